@@ -1,0 +1,73 @@
+# OpenShell gateway (TypeScript): build, lint, test, demo and the local Kubernetes test bed.
+# `make demo` and `make test` work on a fresh clone: they install what they need.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+TIER ?= full
+NPM_STAMP := node_modules/.npm-ci.stamp
+BUILD_STAMP := dist/.build.stamp
+SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json tsconfig.json tsconfig.build.json
+UNIT_TESTS = $(sort $(shell find test/unit -name '*.test.ts'))
+ALL_TESTS = $(sort $(shell find test -name '*.test.ts' -not -path 'test/support/*'))
+NODE_TEST := node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout
+
+.PHONY: help deps build lint format test test-unit demo clean proto-check \
+        cluster-up cluster-down cluster-status testbed-tools
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: $(NPM_STAMP) ## install npm dependencies (npm ci)
+
+$(BUILD_STAMP): $(NPM_STAMP) $(SOURCES)
+	npx tsc -p tsconfig.build.json
+	@touch $@
+
+build: $(BUILD_STAMP) ## compile TypeScript to dist/
+
+lint: $(NPM_STAMP) ## type-check, eslint (type-checked rules) and prettier
+	npx tsc --noEmit -p .
+	npx eslint --max-warnings 0 .
+	npx prettier --check --log-level warn .
+
+format: $(NPM_STAMP) ## rewrite files with prettier
+	npx prettier --write --log-level warn .
+
+test-unit: build ## fast tests: config, rendering, validation, CLI (no cluster)
+	$(NODE_TEST) $(UNIT_TESTS)
+
+proto-check: $(NPM_STAMP) ## check that src/gen matches proto/ (buf generate into a temp dir, then diff)
+	bash scripts/proto-check.sh
+
+test: lint proto-check build testbed-tools ## every test: lint, unit, test bed, interop (starts the cluster as needed)
+	$(NODE_TEST) $(ALL_TESTS)
+
+demo: build ## run the main job (renders a demo sandbox until the gateway server lands)
+	@echo "# openshell-gateway render-sandbox: what the driver creates for a sandbox from a private registry"
+	bin/openshell-gateway render-sandbox --name demo \
+	  --image 127.0.0.1:5443/openshell/sandbox:demo \
+	  --sandbox-image-pull-secrets openshell-registry \
+	  --sandbox-image-pull-policy IfNotPresent \
+	  --image-pull-secret team-registry \
+	  --env GREETING=hello -- sh -c 'echo "$$GREETING from $$OPENSHELL_SANDBOX"; sleep 3600'
+
+testbed-tools: ## build the pinned test-bed tools from the Go module proxy (cached)
+	bash testbed/cluster.sh build
+
+cluster-up: ## start the local cluster: TIER=api or TIER=full (default)
+	bash testbed/cluster.sh up $(TIER)
+
+cluster-down: ## stop the local cluster and remove its processes, mounts and interfaces
+	bash testbed/cluster.sh down
+
+cluster-status: ## show what the local cluster runs
+	bash testbed/cluster.sh status
+
+clean: ## remove build outputs (not the test-bed cache)
+	rm -rf dist build
