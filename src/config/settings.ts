@@ -198,6 +198,27 @@ export const SETTINGS = {
     description: "Directory for the SQLite database.",
   }),
 
+  reconcileIntervalSeconds: setting({
+    title: "reconcile interval",
+    flag: "reconcile-interval-seconds",
+    env: "OPENSHELL_RECONCILE_INTERVAL_SECONDS",
+    toml: [...GW, "reconcile_interval_seconds"],
+    codec: integerCodec(1, 86400),
+    default: 60,
+    placeholder: "SECONDS",
+    description: "How often records and Kubernetes objects are compared (a missing object is re-created).",
+  }),
+  orphanGraceSeconds: setting({
+    title: "orphan grace period",
+    flag: "orphan-grace-seconds",
+    env: "OPENSHELL_ORPHAN_GRACE_SECONDS",
+    toml: [...GW, "orphan_grace_seconds"],
+    codec: integerCodec(0, 86400),
+    default: 300,
+    placeholder: "SECONDS",
+    description: "How old a managed Kubernetes object without a record must be before reconcile deletes it.",
+  }),
+
   // ---- Kubernetes driver ----
   kubeconfig: setting({
     title: "kubeconfig",

@@ -8,6 +8,7 @@ import { runMain } from "../cli/errors.js";
 import { VERSION } from "../version.js";
 import { checkConfigAction } from "./commands/check-config.js";
 import { addRenderSandboxOptions, renderSandboxAction } from "./commands/render-sandbox.js";
+import { serve } from "./serve.js";
 
 export function buildProgram(env: NodeJS.ProcessEnv): Command {
   const program = new Command("openshell-gateway")
@@ -17,10 +18,10 @@ export function buildProgram(env: NodeJS.ProcessEnv): Command {
     // Program flags only before a subcommand, so each subcommand reads its own copy of the config flags.
     .enablePositionalOptions()
     .exitOverride();
-  addConfigFlags(program).action(() => {
+  addConfigFlags(program).action(async () => {
     const loaded = loadConfig(configInputsFrom(program, env));
     assertCanServe(loaded);
-    throw new Error("the gateway server is not part of this build yet; use check-config or render-sandbox");
+    await serve(loaded.config);
   });
 
   const check = new Command("check-config")

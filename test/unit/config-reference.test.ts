@@ -8,7 +8,12 @@ import { SETTING_KEYS, SETTINGS } from "../../src/config/settings.js";
 function normalise(markdown: string): string {
   return markdown
     .split("\n")
-    .map((line) => line.replace(/\s*\|\s*/g, "|").replace(/-{3,}/g, "---").trim())
+    .map((line) =>
+      line
+        .replace(/\s*\|\s*/g, "|")
+        .replace(/-{3,}/g, "---")
+        .trim(),
+    )
     .filter((line) => line !== "")
     .join("\n");
 }

@@ -26,6 +26,8 @@ const SAMPLES: Record<SettingKey, [string, string, string]> = {
   allowUnauthenticated: ["true", "true", "true"],
   dbUrl: ["sqlite:/a.db", "postgres://u:p@127.0.0.1:5432/b", "sqlite:/c.db"],
   dataDir: ["/a", "/b", "/c"],
+  reconcileIntervalSeconds: ["10", "20", "30"],
+  orphanGraceSeconds: ["1", "2", "3"],
   kubeconfig: ["/a/kubeconfig", "/b/kubeconfig", "/c/kubeconfig"],
   namespace: ["flag-ns", "env-ns", "file-ns"],
   defaultImage: ["flag.example/a:1", "env.example/b:2", "file.example/c:3"],
