@@ -14,6 +14,7 @@ import {
 } from "./codecs.js";
 import { dns1123Label, dns1123Subdomain, quantity } from "../validation/kubernetes-names.js";
 import { imageReferenceProblem, mirrorPrefixProblem } from "../registry/image-reference.js";
+import { PREFLIGHT_MODES, type PreflightMode } from "../registry/preflight.js";
 
 export const PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
 export const SANDBOX_RESOURCES = ["auto", "agent-sandbox", "pod"] as const;
@@ -379,6 +380,92 @@ export const SETTINGS = {
     default: "",
     placeholder: "NAME",
     description: "StorageClass of the workspace claim; empty uses the cluster default.",
+  }),
+  pullSecretPreflight: setting<PreflightMode>({
+    title: "pull secret preflight",
+    flag: "pull-secret-preflight",
+    env: "OPENSHELL_PULL_SECRET_PREFLIGHT",
+    toml: [...K8S, "pull_secret_preflight"],
+    codec: enumCodec(PREFLIGHT_MODES, false) as Codec<PreflightMode>,
+    default: "enforce",
+    placeholder: "MODE",
+    description:
+      "Before creating anything, check each pull secret exists in the namespace, has a type the kubelet reads, parses, and covers the image's registry: enforce (refuse the create), warn (log), off.",
+  }),
+  registryNodeCredentials: setting({
+    title: "nodes carry registry credentials",
+    flag: "registry-node-credentials",
+    env: "OPENSHELL_REGISTRY_NODE_CREDENTIALS",
+    toml: [...K8S, "registry_node_credentials"],
+    codec: booleanCodec(),
+    default: false,
+    placeholder: "BOOL",
+    description:
+      "Nodes have credentials of their own (kubelet credential providers): a pull secret set without credentials for the image's registry is then only a warning.",
+  }),
+  registryProbe: setting({
+    title: "registry probe",
+    flag: "registry-probe",
+    env: "OPENSHELL_REGISTRY_PROBE",
+    toml: [...K8S, "registry_probe"],
+    codec: booleanCodec(),
+    default: false,
+    placeholder: "BOOL",
+    description:
+      "Also ask the registry, with the matched credentials, whether the image's manifest exists (auth failures, unknown tags, TLS and reachability are then reported before a pod exists).",
+  }),
+  registryProbeCaFile: setting({
+    title: "registry probe CA bundle",
+    flag: "registry-probe-ca-file",
+    env: "OPENSHELL_REGISTRY_PROBE_CA_FILE",
+    toml: [...K8S, "registry_probe_ca_file"],
+    codec: stringCodec(path),
+    default: "",
+    placeholder: "FILE",
+    description: "PEM CA bundle the probe trusts in addition to the system roots (private registries).",
+  }),
+  registryProbeRealmAllowList: setting({
+    title: "registry probe token realm allow-list",
+    flag: "registry-probe-realm-allow",
+    env: "OPENSHELL_REGISTRY_PROBE_REALM_ALLOW",
+    toml: [...K8S, "registry_probe_realm_allow_list"],
+    codec: listCodec(dns1123Subdomain, 32),
+    default: [] as string[],
+    placeholder: "HOST[,HOST…]",
+    description:
+      "Hosts other than the registry itself that may receive credentials as a Bearer token realm (e.g. auth.docker.io).",
+  }),
+  registryProbeTimeoutSeconds: setting({
+    title: "registry probe timeout",
+    flag: "registry-probe-timeout-seconds",
+    env: "OPENSHELL_REGISTRY_PROBE_TIMEOUT_SECONDS",
+    toml: [...K8S, "registry_probe_timeout_seconds"],
+    codec: integerCodec(1, 60),
+    default: 5,
+    placeholder: "SECONDS",
+    description: "Per-request timeout of the registry probe.",
+  }),
+  pullFailureGraceSeconds: setting({
+    title: "pull failure grace period",
+    flag: "pull-failure-grace-seconds",
+    env: "OPENSHELL_PULL_FAILURE_GRACE_SECONDS",
+    toml: [...K8S, "pull_failure_grace_seconds"],
+    codec: integerCodec(0, 3600),
+    default: 20,
+    placeholder: "SECONDS",
+    description:
+      "How long a classified image pull failure may last before the sandbox goes to ERROR with its reason (a pull in progress counts as healthy).",
+  }),
+  registrySecretManagement: setting({
+    title: "registry secret management",
+    flag: "registry-secret-management",
+    env: "OPENSHELL_REGISTRY_SECRET_MANAGEMENT",
+    toml: [...K8S, "registry_secret_management"],
+    codec: booleanCodec(),
+    default: false,
+    placeholder: "BOOL",
+    description:
+      "Serve the registry credential API (openshell registry secret create|update|list|delete); needs RBAC to write secrets in the namespace.",
   }),
   registryMirrors: setting({
     title: "registry mirrors",

@@ -131,9 +131,11 @@ export function healthServer(
     }
     if (url === "/readyz") {
       void readiness(store, driver).then((r) => {
+        const info = extra();
+        const ready = r.ready && !info.starting;
         res
-          .writeHead(r.ready ? 200 : 503, { "content-type": "application/json" })
-          .end(`${JSON.stringify({ status: r.ready ? "ready" : "not ready", ...r.checks, ...extra() })}\n`);
+          .writeHead(ready ? 200 : 503, { "content-type": "application/json" })
+          .end(`${JSON.stringify({ status: ready ? "ready" : "not ready", ...r.checks, ...info })}\n`);
       });
       return;
     }

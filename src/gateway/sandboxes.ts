@@ -14,6 +14,7 @@ import {
   type SandboxRequest,
 } from "../render/request.js";
 import { renderSandbox, type Rendered } from "../render/sandbox.js";
+import { PullPathChecks, currentPullFailure, type PullSecretSource } from "./pull-path.js";
 import {
   KubernetesError,
   type DriverEvent,
@@ -92,17 +93,72 @@ export class Sandboxes {
   readonly shutdownSignal: AbortSignal = this.closing.signal;
   private reconcileTimer: NodeJS.Timeout | undefined;
 
+  private readonly pullPath: PullPathChecks;
+  /** Sandboxes in a classified pull failure: when it was first seen, and the timer that re-checks it. */
+  private readonly failing = new Map<string, { sinceMs: number; timer: NodeJS.Timeout }>();
+
   constructor(
     private readonly config: GatewayConfig,
     private readonly store: SandboxStore,
     private readonly driver: SandboxDriver,
     private readonly log: Logger,
+    secrets?: PullSecretSource,
   ) {
+    this.pullPath = new PullPathChecks(config, secrets, log);
     this.unsubscribe = driver.subscribe((event) => void this.onDriverEvent(event));
   }
 
+  /**
+   * Follows pull failures: one that lasts the grace period is recorded (so it survives event expiry and
+   * restarts) and puts the sandbox in ERROR; a sandbox that becomes READY again drops it.
+   */
+  private async checkPull(sandboxId: string): Promise<void> {
+    const record = await this.store.getById(sandboxId);
+    const tracked = this.failing.get(sandboxId);
+    const clear = () => {
+      if (tracked) clearTimeout(tracked.timer);
+      this.failing.delete(sandboxId);
+    };
+    if (!record || record.desiredState !== "running") return clear();
+    const observed = this.driver.observed(record.objectName);
+    if (record.failure) {
+      if (observed?.phase === "READY") await this.store.update(record.id, { failure: null });
+      return clear();
+    }
+    const failure = currentPullFailure(observed, this.driver.events(sandboxId));
+    if (!failure) return clear();
+    const now = Date.now();
+    const graceMs = this.config.pullFailureGraceSeconds * 1000;
+    const since = tracked?.sinceMs ?? now;
+    if (now - since >= graceMs) {
+      clear();
+      await this.store.update(record.id, {
+        failure: { reason: failure.reason, message: failure.message, observedAtMs: now },
+      });
+      this.log.warn(
+        { sandboxId, name: record.name, reason: failure.reason },
+        `image pull failed: ${failure.message}`,
+      );
+      return;
+    }
+    if (!tracked) {
+      const timer = setTimeout(
+        () => void this.checkPull(sandboxId).catch(() => undefined),
+        graceMs - (now - since) + 50,
+      );
+      timer.unref();
+      this.failing.set(sandboxId, { sinceMs: since, timer });
+    }
+  }
+
   private async onDriverEvent(event: DriverEvent): Promise<void> {
-    if (event.type !== "deleted") return;
+    if (event.type === "changed" || event.type === "event") {
+      const id = event.type === "changed" ? event.sandbox.sandboxId : event.sandboxId;
+      await this.checkPull(id).catch((err: unknown) =>
+        this.log.warn({ err: String(err), sandboxId: id }, "could not check the sandbox's image pull"),
+      );
+      return;
+    }
     // The object is gone: a record marked for deletion goes with it.
     try {
       const record = await this.store.getById(event.sandboxId);
@@ -166,6 +222,7 @@ export class Sandboxes {
         );
       }
       const rendered = await this.render({ id, name, workspace, spec });
+      await this.pullPath.beforeCreate(name, rendered.effectiveImage, rendered.imagePullSecrets);
       let record: SandboxRecord;
       try {
         record = await this.store.create({
@@ -392,6 +449,8 @@ export class Sandboxes {
 
   close(): void {
     this.closing.abort();
+    for (const { timer } of this.failing.values()) clearTimeout(timer);
+    this.failing.clear();
     if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     this.unsubscribe();
   }

@@ -23,6 +23,7 @@ import { SandboxExtService } from "../gen/openshell/ext/v1/ext_pb.js";
 import { authInterceptor, certificateVerified, peerAuthorized } from "./auth.js";
 import { createMetrics, healthServer, metricsServer } from "./observability.js";
 import { Sandboxes } from "./sandboxes.js";
+import type { PullSecretSource } from "./pull-path.js";
 import type { SandboxStore } from "./store/types.js";
 import { VERSION } from "../version.js";
 
@@ -32,6 +33,8 @@ export interface GatewayDeps {
   readonly log: Logger;
   /** Where metrics are registered (the driver may have registered its own already). */
   readonly registry?: Registry;
+  /** Pull secrets for preflight; without it preflight is skipped. */
+  readonly secrets?: PullSecretSource;
 }
 
 export interface RunningGateway {
@@ -47,28 +50,65 @@ function listen(
   server: Http2Server | Http2SecureServer | Server,
   port: number,
   host: string,
+  flag: string,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === "EADDRINUSE"
+          ? "the address is already in use"
+          : err.code === "EACCES"
+            ? "permission denied"
+            : err.message;
+      reject(new Error(`cannot listen on ${host}:${port}: ${why}; choose another ${flag}`));
+    });
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.removeAllListeners("error");
       resolve((server.address() as AddressInfo).port);
     });
   });
 }
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  try {
+    return await start(config, deps, cleanups);
+  } catch (err) {
+    // Nothing half-started stays behind: a failed start closes what it opened, newest first.
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function start(
+  config: GatewayConfig,
+  deps: GatewayDeps,
+  cleanups: (() => Promise<void> | void)[],
+): Promise<RunningGateway> {
   const { store, driver, log } = deps;
   if (config.disableTls) log.warn("TLS is DISABLED: the API is served in plaintext (development only)");
   if (config.allowUnauthenticated)
     log.warn("authentication is DISABLED: any client may create and delete sandboxes");
 
+  // Liveness answers from the start; /readyz stays 503 until the database and the caches are ready.
+  let started = false;
+  const health = config.healthPort
+    ? healthServer(store, driver, () => ({ version: VERSION, ...(started ? {} : { starting: true }) }))
+    : undefined;
+  if (health) cleanups.push(() => void health.close());
+  const healthPort = health
+    ? await listen(health, config.healthPort, config.bindAddress, "--health-port")
+    : undefined;
+
+  cleanups.push(() => store.close());
   await store.migrate();
+  cleanups.push(() => driver.stop());
   await driver.start();
   const target = await driver.target();
   log.info({ target, namespace: config.namespace }, "kubernetes driver ready");
 
-  const sandboxes = new Sandboxes(config, store, driver, log);
+  const sandboxes = new Sandboxes(config, store, driver, log, deps.secrets);
+  cleanups.push(() => sandboxes.close());
   sandboxes.startReconcileLoop(config.reconcileIntervalSeconds * 1000, config.orphanGraceSeconds * 1000);
 
   const metrics = createMetrics(driver, deps.registry);
@@ -109,13 +149,13 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  const port = await listen(api, config.port, config.bindAddress);
-  const health = config.healthPort ? healthServer(store, driver, () => ({ version: VERSION })) : undefined;
-  const healthPort = health ? await listen(health, config.healthPort, config.bindAddress) : undefined;
+  cleanups.push(() => new Promise<void>((resolve) => api.close(() => resolve())));
+  const port = await listen(api, config.port, config.bindAddress, "--port");
   const metricsHttp = config.metricsPort ? metricsServer(metrics.registry) : undefined;
   const metricsPort = metricsHttp
-    ? await listen(metricsHttp, config.metricsPort, config.bindAddress)
+    ? await listen(metricsHttp, config.metricsPort, config.bindAddress, "--metrics-port")
     : undefined;
+  started = true;
   log.info(
     { port, healthPort, metricsPort, tls: !config.disableTls, mtls, version: VERSION },
     "gateway listening",

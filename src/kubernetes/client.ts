@@ -47,8 +47,20 @@ export function loadKubeConfig(kubeconfigPath: string): KubeConfig {
   return kc;
 }
 
+const metricsByRegistry = new WeakMap<Registry, KubeMetrics>();
+
 /** API latency and watch restarts, registered on the registry the gateway exposes on /metrics. */
 export class KubeMetrics {
+  /** The metrics registered on `registry`, created once (prom-client rejects a second registration). */
+  static on(registry: Registry): KubeMetrics {
+    let metrics = metricsByRegistry.get(registry);
+    if (!metrics) {
+      metrics = new KubeMetrics(registry);
+      metricsByRegistry.set(registry, metrics);
+    }
+    return metrics;
+  }
+
   readonly apiLatency: Histogram<"verb" | "resource" | "code">;
   readonly watchRestarts: Counter<"resource" | "reason">;
   readonly watchEvents: Counter<"resource" | "type">;

@@ -1,6 +1,14 @@
 // KubernetesDriver: the gateway's SandboxDriver on a real cluster. Reads come from reflector caches
 // (never from the API per request); writes go through KubeClient with a timeout; exec goes through
 // pods/exec. One namespace, the configured one.
+//
+// RBAC the gateway's Role needs in that namespace (driver.test.ts runs the driver with exactly this
+// Role in agent-sandbox mode; dropping either pods/exec verb was tried and breaks exec):
+//   agents.x-k8s.io sandboxes: list watch create delete patch
+//   pods: list watch (pod mode adds create delete)
+//   pods/exec: get create (Kubernetes 1.35 checks both on the WebSocket upgrade)
+//   events: list watch;  serviceaccounts: list watch
+// Discovery of /apis/agents.x-k8s.io is allowed to every authenticated user (system:discovery).
 
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
@@ -25,7 +33,8 @@ import {
   type ReflectorLogger,
   type WatchLike,
 } from "./reflector.js";
-import { observePod, observeSandbox, sandboxIdOf, toPlatformEvent } from "./status.js";
+import { DEFAULT_EVENT_LIMITS, EventStore } from "./event-store.js";
+import { observePod, observeSandbox, sandboxIdOf } from "./status.js";
 import {
   KubernetesError,
   type DriverEvent,
@@ -80,18 +89,21 @@ export class KubernetesDriver implements SandboxDriver {
   private eventsReflector: Reflector<EventResource> | undefined;
   private serviceAccounts: Reflector<ServiceAccountResource> | undefined;
   private readonly listeners = new Set<(event: DriverEvent) => void>();
-  /** Per sandbox id: events keyed by the Event's uid, in arrival order (updates move to the end). */
-  private readonly eventsBySandbox = new Map<string, Map<string, PlatformEvent>>();
+  private readonly eventStore: EventStore;
   /** The last `changed` payload per object name, to drop updates that change nothing we report. */
   private readonly lastEmitted = new Map<string, string>();
   private started: Promise<void> | undefined;
 
   constructor(private readonly options: KubernetesDriverOptions) {
     this.kc = options.kubeConfig ?? loadKubeConfig(options.config.kubeconfig);
-    const metrics = options.metrics ?? (options.registry ? new KubeMetrics(options.registry) : undefined);
+    const metrics = options.metrics ?? (options.registry ? KubeMetrics.on(options.registry) : undefined);
     this.client = new KubeClient(this.kc, metrics, { timeoutMs: options.apiTimeoutMs });
     this.namespace = options.config.namespace;
     this.watch = options.watch ?? new Watch(this.kc);
+    this.eventStore = new EventStore({
+      ...DEFAULT_EVENT_LIMITS,
+      perSandbox: options.eventsPerSandbox ?? DEFAULT_EVENT_LIMITS.perSandbox,
+    });
   }
 
   // ---- target ----
@@ -129,7 +141,11 @@ export class KubernetesDriver implements SandboxDriver {
   // ---- lifecycle ----
 
   start(): Promise<void> {
-    this.started ??= this.doStart();
+    // A failed start (API unreachable) may be retried; a successful one is kept.
+    this.started ??= this.doStart().catch((err: unknown) => {
+      this.started = undefined;
+      throw err;
+    });
     return this.started;
   }
 
@@ -305,7 +321,7 @@ export class KubernetesDriver implements SandboxDriver {
   }
 
   events(sandboxId: string): readonly PlatformEvent[] {
-    return [...(this.eventsBySandbox.get(sandboxId)?.values() ?? [])].sort((a, b) => a.timeMs - b.timeMs);
+    return this.eventStore.list(sandboxId);
   }
 
   async serviceAccountPullSecrets(name: string): Promise<string[]> {
@@ -328,16 +344,27 @@ export class KubernetesDriver implements SandboxDriver {
     const objectName = obj.metadata?.name ?? "";
     const sandboxId = sandboxIdOf(obj);
     this.lastEmitted.delete(objectName);
-    this.eventsBySandbox.delete(sandboxId);
+    this.eventStore.forget(sandboxId);
     this.emit({ type: "deleted", sandboxId, objectName });
   }
 
   private onSandboxChange(change: CacheChange<SandboxResource>): void {
     if (change.type === "delete") this.emitDeleted(change.obj);
     else this.emitChanged(observeSandbox(change.obj, this.podForSandbox(change.obj)));
+    if (change.type === "add") this.replayPendingEvents(change.obj);
+  }
+
+  /**
+   * The events watch and the pods/sandboxes watches are separate streams, so an event can arrive
+   * before the object it is about; such events are held and replayed when the object shows up.
+   */
+  private replayPendingEvents(obj: KubeObject): void {
+    for (const ev of this.eventStore.takeHeld(obj.metadata?.name ?? ""))
+      this.onEventChange({ type: "add", obj: ev });
   }
 
   private onPodChange(change: CacheChange<PodResource>): void {
+    if (change.type === "add") this.replayPendingEvents(change.obj);
     if (this.resolvedTarget?.resource === "pod") {
       if (change.type === "delete") this.emitDeleted(change.obj);
       else this.emitChanged(observePod(change.obj));
@@ -365,22 +392,12 @@ export class KubernetesDriver implements SandboxDriver {
     if (change.type === "delete") return; // Events expire (TTL); what we already reported stays.
     const ev = change.obj;
     const sandboxId = this.sandboxIdForEvent(ev);
-    if (!sandboxId) return;
-    const event = toPlatformEvent(ev);
-    const uid = ev.metadata?.uid ?? `${ev.metadata?.name ?? ""}`;
-    let byUid = this.eventsBySandbox.get(sandboxId);
-    if (!byUid) {
-      byUid = new Map();
-      this.eventsBySandbox.set(sandboxId, byUid);
-    }
-    const previous = byUid.get(uid);
-    if (previous && previous.timeMs === event.timeMs && previous.metadata.count === event.metadata.count)
+    if (!sandboxId) {
+      this.eventStore.hold(ev);
       return;
-    byUid.delete(uid);
-    byUid.set(uid, event);
-    const max = this.options.eventsPerSandbox ?? 64;
-    while (byUid.size > max) byUid.delete(byUid.keys().next().value as string);
-    this.emit({ type: "event", sandboxId, event });
+    }
+    const event = this.eventStore.record(sandboxId, ev);
+    if (event) this.emit({ type: "event", sandboxId, event });
   }
 
   // ---- writes ----
@@ -509,9 +526,10 @@ export class KubernetesDriver implements SandboxDriver {
     }
   }
 
-  exec(objectName: string, options: ExecOptions): AsyncIterable<ExecChunk> {
+  /** Errors (no such sandbox, not running, API failures) surface when the stream is iterated. */
+  async *exec(objectName: string, options: ExecOptions): AsyncIterable<ExecChunk> {
     const pod = this.execPod(objectName);
-    return execInPod(
+    yield* execInPod(
       this.kc,
       { namespace: this.namespace, pod: pod.metadata?.name ?? objectName, container: AGENT_CONTAINER },
       options,

@@ -113,9 +113,12 @@ function sink(queue: ChunkQueue<ExecChunk>, type: "stdout" | "stderr"): Writable
 }
 
 /** The WebSocket upgrade failure ("Unexpected server response: 403") as a KubernetesError. */
-function connectError(err: unknown, target: { namespace: string; name: string }): KubernetesError {
+export function connectError(err: unknown, target: { namespace: string; name: string }): KubernetesError {
   if (err instanceof KubernetesError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  // WebSocketHandler rejects with the ws ErrorEvent ({message, error}), not an Error.
+  const e = err as { message?: unknown; error?: { message?: unknown; code?: unknown } } | undefined;
+  const message =
+    typeof e?.message === "string" ? e.message : typeof e?.error?.message === "string" ? e.error.message : "";
   const code = /Unexpected server response: (\d+)/.exec(message)?.[1];
   const req = {
     verb: "create" as const,
@@ -123,8 +126,14 @@ function connectError(err: unknown, target: { namespace: string; name: string })
     namespace: target.namespace,
     name: target.name,
   };
+  if (code === "403")
+    return new KubernetesError(
+      `forbidden: the gateway may not exec into pod "${target.name}" in namespace ${target.namespace} (the WebSocket upgrade needs get and create on pods/exec)`,
+      "Forbidden",
+      403,
+    );
   if (code) return errorFromStatus(Number(code), undefined, req);
-  const sys = (err as { code?: unknown } | undefined)?.code;
+  const sys = (err as { code?: unknown } | undefined)?.code ?? e?.error?.code;
   return new KubernetesError(
     `exec into pod "${target.name}" failed to connect${typeof sys === "string" ? ` (${sys})` : ""}`,
     "Unavailable",

@@ -160,14 +160,18 @@ function statusCodeOf(err: unknown): number | undefined {
   return undefined;
 }
 
-/** A 410 from a list or watch, or the ERROR event "too old resource version". */
+/**
+ * True when the watch cannot resume from our resourceVersion and a relist is needed: 410 Gone /
+ * "too old resource version" (compacted away), and "Too large resource version" (the API server's
+ * storage is behind our version, e.g. after etcd was restored or replaced; client-go relists too).
+ */
 export function isExpired(err: unknown): boolean {
   if (statusCodeOf(err) === 410) return true;
   const status = err as { reason?: unknown; message?: unknown } | undefined;
   return (
     status?.reason === "Expired" ||
     status?.reason === "Gone" ||
-    (typeof status?.message === "string" && /too old resource version/i.test(status.message))
+    (typeof status?.message === "string" && /too (old|large) resource version/i.test(status.message))
   );
 }
 
@@ -191,6 +195,8 @@ interface WatchOutcome {
   readonly durationMs: number;
 }
 
+/** Consecutive failures after which the next attempt relists instead of resuming the watch. */
+const RELIST_AFTER_FAILURES = 3;
 /** A watch that ended this quickly without delivering anything counts as a failure for backoff. */
 const MIN_HEALTHY_WATCH_MS = 1000;
 
@@ -377,6 +383,8 @@ export class Reflector<T extends KubeObject> {
       }
       failures += 1;
       this.markFailure(failed);
+      // Resuming keeps failing: the server may have lost or replaced our history; start over.
+      if (failures >= RELIST_AFTER_FAILURES) this.resourceVersion = "";
       const wait = backoffDelay(failures, initial, max, this.random);
       this.options.logger?.warn(
         { resource: this.options.resource, err: this.lastErrorMessage, failures, retryInMs: wait },

@@ -32,6 +32,24 @@ export const TRANSIENT_READY_REASONS: ReadonlySet<string> = new Set(
   ].map((r) => r.toLowerCase()),
 );
 
+/**
+ * Waiting reasons that mean the image cannot be pulled (pkg/kubelet/images/types.go). The gateway
+ * decides when one of these, held past its grace period, turns a sandbox into ERROR.
+ */
+export const IMAGE_PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
+  "ErrImagePull",
+  "ImagePullBackOff",
+  "InvalidImageName",
+  "ErrImageNeverPull",
+  "ImageInspectError",
+  "RegistryUnavailable",
+]);
+
+/** The waiting containers that are stuck on their image (init containers included). */
+export function pullFailures(observed: Pick<ObservedSandbox, "waiting">): WaitingContainer[] {
+  return observed.waiting.filter((w) => IMAGE_PULL_FAILURE_REASONS.has(w.reason));
+}
+
 /** agent-sandbox's Ready=False reason while the Sandbox is suspended (operatingMode Suspended / replicas 0). */
 export const REASON_SANDBOX_SUSPENDED = "SandboxSuspended";
 export const REASON_POD_SUCCEEDED = "PodSucceeded";
@@ -195,6 +213,7 @@ export function observePod(pod: PodResource): ObservedSandbox {
 // kubelets: `Successfully pulled image "x" in 1.2s (1.2s including waiting). Image size: 1234 bytes.`
 const IMAGE_IN_QUOTES = /image "([^"]+)"/;
 const IMAGE_SIZE = /Image size: (\d+) bytes/;
+const ALREADY_PRESENT = /^Container image "[^"]+" already present on machine/;
 const PULL_DURATION = /Successfully pulled image "[^"]+" in ([0-9.]+m?s|[0-9hms.]+)/;
 const IMAGE_REASONS: ReadonlySet<string> = new Set([
   "Pulling",
@@ -234,6 +253,8 @@ export function toPlatformEvent(ev: EventResource): PlatformEvent {
     if (size) metadata.size = size;
     const duration = PULL_DURATION.exec(message)?.[1];
     if (duration) metadata.pull_duration = duration;
+    // IfNotPresent with a cached image: no registry round trip happened (credentials were not checked).
+    if (ALREADY_PRESENT.test(message)) metadata.already_present = "true";
   }
   return { timeMs: eventTimeMs(ev), type: ev.type ?? "Normal", reason, message, metadata };
 }

@@ -43,6 +43,14 @@ const SAMPLES: Record<SettingKey, [string, string, string]> = {
   defaultRuntimeClassName: ["gvisor", "kata", "runc"],
   workspaceStorageSize: ["1Gi", "2Gi", "3Gi"],
   workspaceStorageClass: ["fast", "slow", "local"],
+  pullSecretPreflight: ["warn", "off", "warn"],
+  registryNodeCredentials: ["true", "true", "true"],
+  registryProbe: ["true", "true", "true"],
+  registryProbeCaFile: ["/a/ca.pem", "/b/ca.pem", "/c/ca.pem"],
+  registryProbeRealmAllowList: ["auth.docker.io", "auth.example.com", "a.example.com,b.example.com"],
+  registryProbeTimeoutSeconds: ["1", "2", "3"],
+  pullFailureGraceSeconds: ["5", "10", "15"],
+  registrySecretManagement: ["true", "true", "true"],
   registryMirrors: ["docker.io=flag.corp/hub", "docker.io=env.corp/hub", "quay.io=file.corp/quay"],
 };
 

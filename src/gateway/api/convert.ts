@@ -20,6 +20,7 @@ import { DEFAULT_WORKSPACE, type ResourceList, type Toleration } from "../../ren
 import type { Phase, PlatformEvent } from "../../kubernetes/types.js";
 import type { CreateInput, SandboxView, StoredSpec } from "../sandboxes.js";
 import { describeValue } from "../../validation/kubernetes-names.js";
+import { fixFor, type PullFailureReason } from "../../registry/classify.js";
 
 function unsupported(field: string, hint = "this gateway does not implement it yet"): ConnectError {
   return new ConnectError(`unsupported field ${field}: ${hint}`, Code.Unimplemented);
@@ -240,7 +241,7 @@ export function sandboxMessage(view: SandboxView): Sandbox {
         type: "Ready",
         status: "False",
         reason: record.failure.reason,
-        message: record.failure.message,
+        message: `${record.failure.message}; fix: ${fixFor(record.failure.reason as PullFailureReason)}`,
         transitionTime: timestampFromMs(record.failure.observedAtMs),
       }),
     );
