@@ -3,7 +3,7 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,14 +13,10 @@ import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import { MemoryDriver } from "../support/memory-driver.js";
+import { sdkPython } from "../support/sdk.js";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const TOKEN = "sdk-interop-token";
-
-/** The SDK's interpreter: installed from PyPI into a virtualenv outside the tree (a failure fails the test). */
-export function sdkPython(): string {
-  return execFileSync("bash", [join(ROOT, "scripts/proto-sdk-venv.sh")], { encoding: "utf8" }).trim();
-}
 
 let gateway: RunningGateway;
 before(async () => {
@@ -49,7 +45,7 @@ after(async () => {
 });
 
 /** Runs a process without blocking the event loop (the gateway under test lives in this process). */
-export function runAsync(
+function runAsync(
   file: string,
   args: string[],
   timeoutMs: number,
