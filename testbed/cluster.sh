@@ -969,6 +969,7 @@ cmd_down() {
   for f in /var/log/containers/*.log; do
     if [[ -L $f && $(readlink "$f") == "$TESTBED_STATE/"* ]]; then rm -f "$f"; fi
   done
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock
   rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null || true
   rm -f "$TESTBED_RUN"/crds-* "$TESTBED_RUN/tier" "$TESTBED_STATE/testbed.json"
   if [[ ${1:-} == --purge ]]; then
