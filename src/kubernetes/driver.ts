@@ -7,7 +7,8 @@
 //   agents.x-k8s.io sandboxes: list watch create delete patch
 //   pods: list watch (pod mode adds create delete)
 //   pods/exec: get create (Kubernetes 1.35 checks both on the WebSocket upgrade)
-//   events: list watch;  serviceaccounts: list watch
+//   events: list watch
+//   serviceaccounts: list watch, only with merge_service_account_pull_secrets (resourceNames: the sandbox SA)
 // Discovery of /apis/agents.x-k8s.io is allowed to every authenticated user (system:discovery).
 
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
@@ -53,7 +54,15 @@ const POD_NAME_ANNOTATION = "agents.x-k8s.io/pod-name";
 const EVENT_KINDS: ReadonlySet<string> = new Set(["Sandbox", "Pod"]);
 
 export interface KubernetesDriverOptions {
-  readonly config: Pick<GatewayConfig, "kubeconfig" | "namespace" | "sandboxResource" | "sandboxApiVersion">;
+  readonly config: Pick<
+    GatewayConfig,
+    | "kubeconfig"
+    | "namespace"
+    | "sandboxResource"
+    | "sandboxApiVersion"
+    | "mergeServiceAccountPullSecrets"
+    | "serviceAccountName"
+  >;
   /** Overrides config.kubeconfig (tests). */
   readonly kubeConfig?: KubeConfig;
   /** Where the Kubernetes metrics are registered; none when absent. */
@@ -189,15 +198,21 @@ export class KubernetesDriver implements SandboxDriver {
       onChange: (c) => this.onPodChange(c),
     });
     const saPath = `/api/v1/namespaces/${this.namespace}/serviceaccounts`;
-    this.serviceAccounts = new Reflector<ServiceAccountResource>({
-      ...common,
-      resource: "serviceaccounts",
-      path: saPath,
-      list: list("serviceaccounts", saPath),
-      // Only the pull secrets matter; the rest (token secrets, labels) is dropped to keep the cache small.
-      transform: (sa) => ({ metadata: sa.metadata, imagePullSecrets: sa.imagePullSecrets }),
-      onChange: () => undefined,
-    });
+    // Only the sandbox service account, and only when its pull secrets are merged: a field selector on
+    // the name lets RBAC grant exactly that one (resourceNames), nothing else in the namespace.
+    const { mergeServiceAccountPullSecrets, serviceAccountName } = this.options.config;
+    this.serviceAccounts = !mergeServiceAccountPullSecrets
+      ? undefined
+      : new Reflector<ServiceAccountResource>({
+          ...common,
+          resource: "serviceaccounts",
+          path: saPath,
+          fieldSelector: `metadata.name=${serviceAccountName}`,
+          list: list("serviceaccounts", saPath),
+          // Only the pull secrets matter; the rest (token secrets, labels) is dropped to keep the cache small.
+          transform: (sa) => ({ metadata: sa.metadata, imagePullSecrets: sa.imagePullSecrets }),
+          onChange: () => undefined,
+        });
     const eventsPath = `/api/v1/namespaces/${this.namespace}/events`;
     this.eventsReflector = new Reflector<EventResource>({
       ...common,
@@ -325,8 +340,8 @@ export class KubernetesDriver implements SandboxDriver {
   }
 
   async serviceAccountPullSecrets(name: string): Promise<string[]> {
-    if (!this.serviceAccounts)
-      throw new KubernetesError("the Kubernetes driver is not started", "Unavailable");
+    // Without merging there is no cache, and no caller: the gateway only asks when merging is on.
+    if (!this.serviceAccounts) return [];
     await this.serviceAccounts.synced;
     const sa = this.serviceAccounts.get(this.key(name));
     return (sa?.imagePullSecrets ?? []).map((r) => r.name ?? "").filter((n) => n !== "");

@@ -153,6 +153,8 @@ describe("kubelet failures in the sandbox status", () => {
         imagePullSecrets: ["cred"],
         pullSecretPreflight: "off",
         pullFailureGraceSeconds: 3,
+        // Always: with IfNotPresent a node that already has the image would never ask the registry.
+        imagePullPolicy: "Always",
       });
       await createPullSecret(env.namespace, "cred", {
         server: cluster.registry.host,
