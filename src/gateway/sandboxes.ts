@@ -399,7 +399,8 @@ export class Sandboxes {
       if (record.desiredState === "deleting") {
         await this.store.delete(record.id);
         counts.removed++;
-      } else if (!observed) {
+      } else if (!observed && record.desiredState === "running") {
+        // A stopped pod-mode sandbox has no object on purpose; only running ones are re-created.
         try {
           const rendered = await this.render(record);
           await this.driver.create(rendered.object);

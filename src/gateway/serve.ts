@@ -7,6 +7,7 @@ import { createLogger } from "./observability.js";
 import { startGateway } from "./server.js";
 import { openStore } from "./store/database.js";
 import { pullSecretSource } from "../kubernetes/secrets.js";
+import { RegistrySecrets } from "../kubernetes/registry-secrets.js";
 import type { Logger } from "pino";
 
 async function checkConfiguredSecrets(
@@ -39,7 +40,8 @@ export async function serve(config: GatewayConfig): Promise<void> {
     config.namespace,
     log.child({ component: "secrets" }),
   );
-  const gateway = await startGateway(config, { store, driver, log, registry, secrets });
+  const registrySecrets = new RegistrySecrets(driver.client);
+  const gateway = await startGateway(config, { store, driver, log, registry, secrets, registrySecrets });
   // The configured secrets are checked now, so a missing one shows in the log at startup.
   void checkConfiguredSecrets(config, secrets, log);
   await new Promise<void>((resolve) => {

@@ -19,7 +19,9 @@ import { OpenShell } from "../gen/openshell/v1/openshell_pb.js";
 import type { SandboxDriver } from "../kubernetes/types.js";
 import { openShellService } from "./api/openshell-service.js";
 import { sandboxExtService } from "./api/ext-service.js";
-import { SandboxExtService } from "../gen/openshell/ext/v1/ext_pb.js";
+import { RegistryService, SandboxExtService } from "../gen/openshell/ext/v1/ext_pb.js";
+import type { RegistrySecrets } from "../kubernetes/registry-secrets.js";
+import { registryService } from "./api/registry-service.js";
 import { authInterceptor, certificateVerified, peerAuthorized } from "./auth.js";
 import { createMetrics, healthServer, metricsServer } from "./observability.js";
 import { Sandboxes } from "./sandboxes.js";
@@ -35,6 +37,8 @@ export interface GatewayDeps {
   readonly registry?: Registry;
   /** Pull secrets for preflight; without it preflight is skipped. */
   readonly secrets?: PullSecretSource;
+  /** Registry credential management (served only when enabled in the configuration). */
+  readonly registrySecrets?: RegistrySecrets;
 }
 
 export interface RunningGateway {
@@ -117,6 +121,7 @@ async function start(
   const handler = connectNodeAdapter({
     routes: (router) =>
       router
+        .service(RegistryService, registryService(config, deps.registrySecrets, log))
         .service(OpenShell, openShellService(sandboxes))
         .service(SandboxExtService, sandboxExtService(sandboxes)),
     interceptors: [

@@ -1,5 +1,8 @@
 // Runs a command in a pod's container through pods/exec (client-node's Exec over the v5/v4 channel
 // WebSocket protocol) and turns it into an async stream of stdout/stderr chunks ending with the exit code.
+// stdin is written, then closed with v5's CLOSE frame (Kubernetes 1.30+ serves v5). Over v4 there is
+// no way to close stdin alone: client-node then closes the whole connection, so with a pre-1.30 API
+// server a command given stdin loses its output. No TTY: stdout and stderr stay separate.
 
 import { Readable, Writable } from "node:stream";
 
