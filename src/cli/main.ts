@@ -5,6 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { VERSION } from "../version.js";
 import { addGatewayCommands } from "./commands/gateway.js";
 import { addSandboxCommands } from "./commands/sandbox.js";
+import { addRegistryCommands } from "./commands/registry.js";
 import { CliContext, type GlobalOptions } from "./context.js";
 import { exitCodeOf } from "./errors.js";
 import { completionScript } from "./completion.js";
@@ -45,6 +46,7 @@ export function buildProgram(ctx: CliContext): Command {
 
   addSandboxCommands(program, ctx);
   addGatewayCommands(program, ctx);
+  addRegistryCommands(program, ctx);
 
   program
     .command("version")

@@ -267,6 +267,59 @@ describe("values the chart rejects", () => {
       message: /server\/sandboxResource.*value must be one of 'auto', 'agent-sandbox', 'pod'/s,
     },
     {
+      name: "an unknown pull secret preflight mode",
+      args: ["--set", "server.pullSecretPreflight=strict"],
+      message: /server\/pullSecretPreflight.*value must be one of 'enforce', 'warn', 'off'/s,
+    },
+    {
+      name: "a registry probe timeout over 60 seconds",
+      args: ["--set", "server.registryProbe.timeoutSeconds=61"],
+      message: /server\/registryProbe\/timeoutSeconds.*maximum/s,
+    },
+    {
+      name: "a negative pull failure grace period",
+      args: ["--set", "server.pullFailureGraceSeconds=-1"],
+      message: /server\/pullFailureGraceSeconds.*minimum/s,
+    },
+    {
+      name: "a realm allow-list entry that is a URL, not a host",
+      args: [
+        "--set",
+        "server.registryProbe.enabled=true",
+        "--set",
+        "server.registryProbe.realmAllowList[0]=https://auth.docker.io",
+      ],
+      message: /server\/registryProbe\/realmAllowList\/0.*does not match pattern/s,
+    },
+    {
+      name: "a string where rbac.readAllPullSecrets' boolean belongs",
+      args: ["--set-string", "rbac.readAllPullSecrets=true"],
+      message: /rbac\/readAllPullSecrets.*got string, want boolean/s,
+    },
+    {
+      name: "a CA bundle from both a ConfigMap and a Secret",
+      args: [
+        "--set",
+        "server.registryProbe.enabled=true",
+        "--set",
+        "server.registryProbe.caBundle.configMapName=ca",
+        "--set",
+        "server.registryProbe.caBundle.secretName=ca",
+      ],
+      message:
+        /server\.registryProbe\.caBundle names both a ConfigMap \(ca\) and a Secret \(ca\): set only one/,
+    },
+    {
+      name: "a CA bundle with the registry probe off",
+      args: ["--set", "server.registryProbe.caBundle.secretName=ca"],
+      message: /server\.registryProbe\.caBundle is set but server\.registryProbe\.enabled=false/,
+    },
+    {
+      name: "a misspelled registry probe value",
+      args: ["--set", "server.registryProbe.caFile=/ca.crt"],
+      message: /additional propert(y|ies) 'caFile' not allowed/,
+    },
+    {
       name: "replicaCount 2 with SQLite",
       args: ["--set", "replicaCount=2"],
       message: /replicaCount=2 requires server\.externalDbSecret\.name: SQLite allows one writer/,
@@ -353,6 +406,23 @@ describe("gateway.toml is a valid gateway configuration (openshell-gateway check
       "no image_pull_secrets key by default",
     );
     assert.equal(out.settings.grpcEndpoint?.value, `https://${RELEASE}.${RELEASE_NS}.svc.cluster.local:8080`);
+    // the pull path settings are explicit in the file, with the gateway's defaults
+    for (const [key, value] of [
+      ["pullSecretPreflight", "enforce"],
+      ["registryNodeCredentials", false],
+      ["registryProbe", false],
+      ["pullFailureGraceSeconds", 20],
+      ["registrySecretManagement", false],
+      ["reconcileIntervalSeconds", 60],
+      ["orphanGraceSeconds", 300],
+    ] as const) {
+      assert.equal(out.settings[key]?.value, value, key);
+      assert.equal(out.settings[key]?.source.kind, "file", `${key} comes from the file`);
+    }
+    // the probe's own settings are rendered only with the probe
+    for (const key of ["registryProbeCaFile", "registryProbeRealmAllowList", "registryProbeTimeoutSeconds"]) {
+      assert.equal(out.settings[key]?.source.kind, "default", `${key} is not in the file`);
+    }
   });
 
   test("the plaintext development values are valid as they are (exit 0)", () => {
@@ -389,6 +459,16 @@ describe("gateway.toml is a valid gateway configuration (openshell-gateway check
     fromFile("hostGatewayIp", "10.0.0.1");
     fromFile("clientTlsSecretName", "openshell-client-tls");
     fromFile("grpcEndpoint", `http://${RELEASE}.${RELEASE_NS}.svc.cluster.local:8080`);
+    fromFile("pullSecretPreflight", "warn");
+    fromFile("registryNodeCredentials", true);
+    fromFile("registryProbe", true);
+    fromFile("registryProbeCaFile", "/etc/openshell-registry-ca/ca.crt");
+    fromFile("registryProbeRealmAllowList", ["auth.docker.io"]);
+    fromFile("registryProbeTimeoutSeconds", 10);
+    fromFile("pullFailureGraceSeconds", 60);
+    fromFile("reconcileIntervalSeconds", 30);
+    fromFile("orphanGraceSeconds", 600);
+    fromFile("registrySecretManagement", false);
     // the gateway's own pull secret is nowhere in the sandbox configuration
     assert.doesNotMatch(toml, /gateway-regcred/);
   });
@@ -398,6 +478,37 @@ describe("gateway.toml is a valid gateway configuration (openshell-gateway check
       const { out } = checkConfig(gatewayToml(["-f", values]), path.basename(values, ".yaml"));
       for (const p of out.problems) assert.match(p, MOUNTED_FILE_PROBLEM, `${path.basename(values)}: ${p}`);
     }
+  });
+
+  test("per-sandbox secrets and registry secret management reach the gateway (exit 0)", () => {
+    const perSandbox = checkConfig(
+      gatewayToml(["-f", path.join(CI_DIR, "values-per-sandbox-secrets.yaml"), "-f", PLAINTEXT]),
+      "per-sandbox-secrets",
+    );
+    assert.equal(perSandbox.code, 0, `check-config: ${perSandbox.stderr}`);
+    const s = perSandbox.out.settings;
+    assert.equal(s.pullSecretPreflight?.value, "enforce");
+    assert.equal(s.registryProbe?.value, true);
+    assert.equal(s.registryProbeCaFile?.value, "/etc/openshell-registry-ca/ca.crt");
+    assert.equal(s.registryProbeTimeoutSeconds?.value, 3);
+    assert.deepEqual(s.registryProbeRealmAllowList?.value, []);
+    assert.equal(s.registryProbeRealmAllowList?.source.kind, "default", "an empty allow-list renders no key");
+    assert.equal(s.pullFailureGraceSeconds?.value, 0);
+
+    const managed = checkConfig(
+      gatewayToml(["-f", path.join(CI_DIR, "values-manage-secrets.yaml"), "-f", PLAINTEXT]),
+      "manage-secrets",
+    );
+    assert.equal(managed.code, 0, `check-config: ${managed.stderr}`);
+    assert.equal(managed.out.settings.registrySecretManagement?.value, true);
+    assert.equal(managed.out.settings.registrySecretManagement?.source.kind, "file");
+
+    const off = checkConfig(
+      gatewayToml(["-f", PLAINTEXT, "--set", "server.pullSecretPreflight=off"]),
+      "preflight-off",
+    );
+    assert.equal(off.code, 0, `check-config: ${off.stderr}`);
+    assert.equal(off.out.settings.pullSecretPreflight?.value, "off");
   });
 
   test("token auth renders a token file the gateway accepts", () => {
@@ -420,6 +531,8 @@ describe("gateway.toml is a valid gateway configuration (openshell-gateway check
     assert.equal(checksum([]), base, "the checksum is stable");
     assert.notEqual(checksum(["--set", "server.logLevel=debug"]), base);
     assert.notEqual(checksum(["--set", "server.sandboxImagePullSecrets[0].name=regcred"]), base);
+    assert.notEqual(checksum(["--set", "server.pullSecretPreflight=warn"]), base);
+    assert.notEqual(checksum(["--set", "registrySecrets.manage=true"]), base);
   });
 });
 
@@ -542,6 +655,7 @@ describe("against the test bed's API server", () => {
       ["create", "secrets", false],
       ["delete", "secrets/regcred", false],
       ["get", "serviceaccounts/default", false],
+      ["list", "serviceaccounts", false],
       ["get", "configmaps", false],
       ["create", "rolebindings.rbac.authorization.k8s.io", false],
       ["get", "pods", false, other],
@@ -583,6 +697,10 @@ describe("against the test bed's API server", () => {
     ]);
     await expect([
       ["get", "serviceaccounts/sandboxes", true],
+      ["list", "serviceaccounts/sandboxes", true],
+      ["watch", "serviceaccounts/sandboxes", true],
+      ["list", "serviceaccounts", false],
+      ["watch", "serviceaccounts", false],
       ["get", "serviceaccounts/default", false],
       ["create", "pods", false],
       ["delete", "pods", false],
@@ -592,6 +710,34 @@ describe("against the test bed's API server", () => {
       ["delete", "secrets/regcred", false],
       ["get", "secrets/regcred", true],
       ["list", "secrets", false],
+    ]);
+
+    // the ServiceAccount reflector's field-selected list works, a plain list does not
+    const sa = kubectl(c, [
+      "get",
+      "serviceaccounts",
+      "-n",
+      ns,
+      "--as",
+      as,
+      "--field-selector",
+      "metadata.name=sandboxes",
+    ]);
+    assert.equal(sa.status, 0, `a field-selected list of the sandbox ServiceAccount: ${describeRun(sa)}`);
+    const allSa = kubectl(c, ["get", "serviceaccounts", "-n", ns, "--as", as]);
+    assert.notEqual(allSa.status, 0, "listing every ServiceAccount is forbidden");
+
+    // rbac.readAllPullSecrets: any Secret of the sandbox namespace may be read (per-sandbox pull secrets),
+    // still nothing written and nothing in other namespaces
+    apply(["--set", "rbac.readAllPullSecrets=true"]);
+    await expect([
+      ["get", "secrets/other", true],
+      ["list", "secrets", true],
+      ["watch", "secrets", true],
+      ["create", "secrets", false],
+      ["delete", "secrets/regcred", false],
+      ["list", "serviceaccounts", false],
+      ["list", "secrets", false, other],
     ]);
   });
 });

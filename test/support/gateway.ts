@@ -13,6 +13,7 @@ import { OpenShell } from "../../src/gen/openshell/v1/openshell_pb.js";
 import { SandboxExtService } from "../../src/gen/openshell/ext/v1/ext_pb.js";
 import { KubernetesDriver } from "../../src/kubernetes/driver.js";
 import { pullSecretSource } from "../../src/kubernetes/secrets.js";
+import { RegistrySecrets } from "../../src/kubernetes/registry-secrets.js";
 import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
@@ -69,6 +70,7 @@ export async function launch(
     driver,
     log,
     secrets,
+    registrySecrets: new RegistrySecrets(driver.client),
   });
   t.after(() => secrets.cache.stop());
   let closed = false;
