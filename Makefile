@@ -13,7 +13,7 @@ UNIT_TESTS = $(sort $(shell find test/unit -name '*.test.ts'))
 ALL_TESTS = $(sort $(shell find test -name '*.test.ts' -not -path 'test/support/*'))
 NODE_TEST := node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout
 
-.PHONY: help deps build lint format test test-unit demo clean proto-check \
+.PHONY: help deps build lint format test test-unit demo demo-clean clean proto-check \
         cluster-up cluster-down cluster-status testbed-tools
 
 help: ## list the targets
@@ -48,14 +48,11 @@ proto-check: $(NPM_STAMP) ## check that src/gen matches proto/ (buf generate int
 test: lint proto-check build testbed-tools ## every test: lint, unit, test bed, interop (starts the cluster as needed)
 	$(NODE_TEST) $(ALL_TESTS)
 
-demo: build ## run the main job (renders a demo sandbox until the gateway server lands)
-	@echo "# openshell-gateway render-sandbox: what the driver creates for a sandbox from a private registry"
-	bin/openshell-gateway render-sandbox --name demo \
-	  --image 127.0.0.1:5443/openshell/sandbox:demo \
-	  --sandbox-image-pull-secrets openshell-registry \
-	  --sandbox-image-pull-policy IfNotPresent \
-	  --image-pull-secret team-registry \
-	  --env GREETING=hello -- sh -c 'echo "$$GREETING from $$OPENSHELL_SANDBOX"; sleep 3600'
+demo: build ## run the main job: a sandbox from a private registry on a real cluster, a command in it
+	bash scripts/demo.sh
+
+demo-clean: ## stop the demo gateway and delete its namespace
+	bash scripts/demo.sh clean
 
 testbed-tools: ## build the pinned test-bed tools from the Go module proxy (cached)
 	bash testbed/cluster.sh build

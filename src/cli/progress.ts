@@ -85,8 +85,15 @@ export class Progress {
     );
   }
 
+  private readonly warned = new Set<string>();
+
   step(text: string, warning = false): void {
     if (text === this.last) return;
+    if (warning) {
+      // Kubernetes repeats warnings (with a count); each is shown once.
+      if (this.warned.has(text)) return;
+      this.warned.add(text);
+    }
     this.last = text;
     if (this.tty) {
       if (warning) this.out.write(`\r\u001b[2K${this.style.yellow("!")} ${this.prefix}: ${text}\n`);
