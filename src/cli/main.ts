@@ -6,6 +6,7 @@ import { VERSION } from "../version.js";
 import { addGatewayCommands } from "./commands/gateway.js";
 import { addSandboxCommands } from "./commands/sandbox.js";
 import { addRegistryCommands } from "./commands/registry.js";
+import { addDoctorCommand } from "./commands/doctor.js";
 import { CliContext, type GlobalOptions } from "./context.js";
 import { exitCodeOf } from "./errors.js";
 import { completionScript } from "./completion.js";
@@ -47,6 +48,7 @@ export function buildProgram(ctx: CliContext): Command {
   addSandboxCommands(program, ctx);
   addGatewayCommands(program, ctx);
   addRegistryCommands(program, ctx);
+  addDoctorCommand(program, ctx);
 
   program
     .command("version")

@@ -10,7 +10,7 @@ import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import type { ObservedSandbox, PlatformEvent } from "../kubernetes/types.js";
 import { classifyPullFailure, fixFor, type PullFailureReason } from "../registry/classify.js";
 import { keyMatchesImage, parsePullSecret } from "../registry/dockerconfig.js";
-import { blocking, preflight, type SecretView } from "../registry/preflight.js";
+import { blocking, preflight, type PreflightFinding, type SecretView } from "../registry/preflight.js";
 import { probeImage } from "../registry/probe.js";
 
 /** Where pull secrets are read from (a watch cache on the cluster). */
@@ -40,10 +40,12 @@ export class PullPathChecks {
     this.probeCa = config.registryProbeCaFile ? readFileSync(config.registryProbeCaFile) : undefined;
   }
 
-  /** Runs preflight (and the probe when enabled); throws FAILED_PRECONDITION when the create must not go on. */
-  async beforeCreate(sandbox: string, image: string, secretNames: readonly string[]): Promise<void> {
-    const mode = this.config.pullSecretPreflight;
-    if (mode === "off" || !this.secrets) return;
+  /**
+   * Everything preflight (and the probe, when enabled and preflight passed) finds for an image and its
+   * pull secrets. A probe failure is an error finding; it blocks only in enforce mode.
+   */
+  async evaluate(image: string, secretNames: readonly string[]): Promise<PreflightFinding[]> {
+    if (!this.secrets) return [];
     const secrets = this.secrets;
     const found = new Map<string, SecretView | undefined>();
     for (const name of secretNames) found.set(name, await secrets.lookup(name));
@@ -58,13 +60,8 @@ export class PullPathChecks {
       elsewhere: (name) => elsewhere.get(name) ?? [],
       nodeCredentials: this.config.registryNodeCredentials,
     });
-    const [first] = blocking(findings, mode);
-    if (first) throw pullPathError(first.reason, first.message, first.fix);
-    for (const finding of findings) {
-      this.log.warn({ sandbox, reason: finding.reason, fix: finding.fix }, finding.message);
-    }
+    if (!this.config.registryProbe || findings.some((f) => f.severity === "error")) return findings;
 
-    if (!this.config.registryProbe) return;
     const credential = [...found.values()]
       .filter((s): s is SecretView => s !== undefined)
       .flatMap((s) => {
@@ -82,9 +79,29 @@ export class PullPathChecks {
       realmAllowList: this.config.registryProbeRealmAllowList,
       timeoutMs: this.config.registryProbeTimeoutSeconds * 1000,
     });
-    if (result.ok) return;
-    if (mode === "enforce") throw pullPathError(result.reason, result.message, fixFor(result.reason));
-    this.log.warn({ sandbox, reason: result.reason }, `registry probe: ${result.message}`);
+    if (result.ok) return findings;
+    return [
+      ...findings,
+      {
+        reason: result.reason,
+        severity: "error",
+        secret: undefined,
+        message: result.message,
+        fix: fixFor(result.reason),
+      },
+    ];
+  }
+
+  /** Runs preflight (and the probe when enabled); throws FAILED_PRECONDITION when the create must not go on. */
+  async beforeCreate(sandbox: string, image: string, secretNames: readonly string[]): Promise<void> {
+    const mode = this.config.pullSecretPreflight;
+    if (mode === "off") return;
+    const findings = await this.evaluate(image, secretNames);
+    const [first] = blocking(findings, mode);
+    if (first) throw pullPathError(first.reason, first.message, first.fix);
+    for (const finding of findings) {
+      this.log.warn({ sandbox, reason: finding.reason, fix: finding.fix }, finding.message);
+    }
   }
 }
 

@@ -13,7 +13,9 @@ import {
   validateSandboxRequest,
   type SandboxRequest,
 } from "../render/request.js";
-import { renderSandbox, type Rendered } from "../render/sandbox.js";
+import { renderSandbox, type Rendered, type RenderTarget } from "../render/sandbox.js";
+import { applyRegistryMirrors } from "../registry/image-reference.js";
+import type { PreflightFinding } from "../registry/preflight.js";
 import { PullPathChecks, currentPullFailure, type PullSecretSource } from "./pull-path.js";
 import {
   KubernetesError,
@@ -184,6 +186,17 @@ export class Sandboxes {
       ? await this.driver.serviceAccountPullSecrets(this.config.serviceAccountName)
       : [];
     return renderSandbox({ request, settings: this.config, target, serviceAccountPullSecrets });
+  }
+
+  /** The configured pull path (default image, configured secrets) as preflight and the probe see it. */
+  async gatewayPullPath(): Promise<{ image: string; effectiveImage: string; findings: PreflightFinding[] }> {
+    const { effective } = applyRegistryMirrors(this.config.defaultImage, this.config.registryMirrors);
+    const findings = await this.pullPath.evaluate(effective, this.config.imagePullSecrets);
+    return { image: this.config.defaultImage, effectiveImage: effective, findings };
+  }
+
+  async target(): Promise<RenderTarget> {
+    return this.driver.target();
   }
 
   /** The images and pull secrets of a sandbox as the driver renders them now. */

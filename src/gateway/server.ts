@@ -123,7 +123,7 @@ async function start(
       router
         .service(RegistryService, registryService(config, deps.registrySecrets, log))
         .service(OpenShell, openShellService(sandboxes))
-        .service(SandboxExtService, sandboxExtService(sandboxes)),
+        .service(SandboxExtService, sandboxExtService(sandboxes, config)),
     interceptors: [
       metrics.interceptor,
       authInterceptor({ token, mtls, allowUnauthenticated: config.allowUnauthenticated }),

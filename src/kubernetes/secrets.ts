@@ -9,7 +9,6 @@ import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import type { SecretView } from "../registry/preflight.js";
 import { KubeClient, type KubeMetrics } from "./client.js";
 import { Reflector, type KubeObject, type ReflectorLogger, type WatchLike } from "./reflector.js";
-import { KubernetesError } from "./types.js";
 
 interface SecretResource extends KubeObject {
   type?: string;
@@ -103,35 +102,31 @@ export class PullSecretCache {
   /** The secret as the cache knows it; undefined when it does not exist. */
   async lookup(name: string): Promise<SecretView | undefined> {
     const reflector = this.reflectorFor(name);
-    if (!reflector.isSynced) {
-      const timeoutMs = this.options.syncTimeoutMs ?? 10_000;
-      let timer: NodeJS.Timeout | undefined;
+    let secret: SecretResource | undefined;
+    if (reflector.isSynced) {
+      secret = reflector.list()[0];
+    } else {
+      // Until the watch cache has synced, one direct read answers (so an RBAC refusal is reported at
+      // once, naming the secret, rather than after a sync timeout).
+      const { client, namespace } = this.options;
       try {
-        await Promise.race([
-          reflector.synced,
-          new Promise((_, reject) => {
-            timer = setTimeout(
-              () =>
-                reject(
-                  new KubernetesError(
-                    `could not read secret "${name}" within ${timeoutMs} ms: ${reflector.lastError || "no answer"}`,
-                    "Timeout",
-                  ),
-                ),
-              timeoutMs,
-            );
-          }),
-        ]);
+        const list = await client.request<{ items: SecretResource[] }>({
+          verb: "list",
+          resource: "secrets",
+          path: `/api/v1/namespaces/${namespace}/secrets`,
+          query: { fieldSelector: `metadata.name=${name}` },
+          namespace,
+          name,
+          timeoutMs: this.options.syncTimeoutMs ?? 10_000,
+        });
+        secret = list.items[0];
       } catch (err) {
         // A reflector that cannot list (e.g. RBAC) is dropped so the next lookup tries again.
         void reflector.stop();
         this.reflectors.delete(name);
         throw err;
-      } finally {
-        clearTimeout(timer);
       }
     }
-    const secret = reflector.list()[0];
     if (!secret) return undefined;
     return { name, namespace: this.options.namespace, type: secret.type ?? "", data: secret.data };
   }

@@ -10,6 +10,7 @@ import {
   parsePullSecret,
   registryHost,
 } from "./dockerconfig.js";
+import type { PullFailureReason } from "./classify.js";
 
 export type PreflightMode = "enforce" | "warn" | "off";
 export const PREFLIGHT_MODES: readonly PreflightMode[] = ["enforce", "warn", "off"];
@@ -30,7 +31,8 @@ export interface SecretView {
 }
 
 export interface PreflightFinding {
-  readonly reason: PreflightReason;
+  /** A preflight reason, or a pull failure class when the registry probe found the problem. */
+  readonly reason: PreflightReason | PullFailureReason;
   /** An error stops the create in enforce mode; a warning never does. */
   readonly severity: "error" | "warning";
   readonly secret: string | undefined;

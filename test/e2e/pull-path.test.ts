@@ -10,7 +10,7 @@ import { CreateSandboxExtRequestSchema } from "../../src/gen/openshell/ext/v1/ex
 import { SandboxPhase, type Sandbox } from "../../src/gen/openshell/v1/openshell_pb.js";
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { createPullSecret, requireCluster, waitFor, withNamespace } from "../support/cluster.js";
-import { launch, setup } from "../support/gateway.js";
+import { cli, launch, setup } from "../support/gateway.js";
 
 const scope = { selection: { case: "workspace" as const, value: "default" } };
 
@@ -242,6 +242,41 @@ describe("pull secrets at three levels", () => {
         timeoutMs: 180_000,
         description: "READY",
       },
+    );
+  });
+});
+
+describe("openshell doctor on the real cluster", () => {
+  test("a configured secret that does not exist: ✗ PullSecretMissing with the fix, exit 1", async (t) => {
+    const env = await setup(t, {
+      imagePullSecrets: ["regcred", "gone"],
+      defaultImage: "127.0.0.1:5443/openshell-test/e2e:v1",
+    });
+    const { url } = await launch(t, env);
+    const result = await cli(url, ["doctor", "--no-color"]);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^✓ gateway: http:\/\/127\.0\.0\.1:\d+ answered in \d+ ms: healthy/m);
+    assert.match(
+      result.stdout,
+      /^✓ driver: kubernetes: sandboxes as agent-sandbox\/v1beta1 in namespace e2e-/m,
+    );
+    assert.match(result.stdout, /^✗ pull path: pull secrets: regcred, gone; preflight enforce$/m);
+    assert.match(
+      result.stdout,
+      /^✗ PullSecretMissing: pull secret "gone" does not exist in namespace "e2e-[0-9a-f]+"\n {4}fix: create it with/m,
+    );
+  });
+
+  test("a healthy configuration: all checks pass, exit 0", async (t) => {
+    const env = await setup(t, { defaultImage: "127.0.0.1:5443/openshell-test/e2e:v1" });
+    const { url } = await launch(t, env);
+    const result = await cli(url, ["doctor", "-o", "json"]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const report = JSON.parse(result.stdout) as { ok: boolean; checks: { ok: boolean; check: string }[] };
+    assert.equal(report.ok, true);
+    assert.deepEqual(
+      report.checks.map((c) => c.check),
+      ["client", "gateway", "driver", "default image", "pull path"],
     );
   });
 });

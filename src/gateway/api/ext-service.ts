@@ -3,13 +3,45 @@
 
 import type { ServiceImpl } from "@connectrpc/connect";
 import { SandboxExtService } from "../../gen/openshell/ext/v1/ext_pb.js";
-import type { Sandboxes } from "../sandboxes.js";
+import { toConnectError, type Sandboxes } from "../sandboxes.js";
+import type { GatewayConfig } from "../../config/settings.js";
+import { VERSION } from "../../version.js";
 import { createInputFrom, sandboxMessage, workspaceOf } from "./convert.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
-export function sandboxExtService(sandboxes: Sandboxes): Partial<ServiceImpl<typeof SandboxExtService>> {
+export function sandboxExtService(
+  sandboxes: Sandboxes,
+  config: GatewayConfig,
+): Partial<ServiceImpl<typeof SandboxExtService>> {
   return {
+    async getGatewayInfo() {
+      const target = await sandboxes.target();
+      let pullPath;
+      try {
+        pullPath = await sandboxes.gatewayPullPath();
+      } catch (err) {
+        throw toConnectError(err, "check the configured pull path");
+      }
+      return {
+        version: VERSION,
+        driver: "kubernetes",
+        sandboxResource: target.resource === "pod" ? "pod" : `agent-sandbox/${target.apiVersion}`,
+        namespace: config.namespace,
+        defaultImage: pullPath.image,
+        effectiveDefaultImage: pullPath.effectiveImage,
+        imagePullSecrets: [...config.imagePullSecrets],
+        pullSecretPreflight: config.pullSecretPreflight,
+        registryProbe: config.registryProbe,
+        findings: pullPath.findings.map((f) => ({
+          reason: f.reason,
+          severity: f.severity,
+          message: f.message,
+          fix: f.fix,
+        })),
+      };
+    },
+
     async createSandboxExt(req) {
       if (!req.request) throw new ConnectError("invalid request: must be set", Code.InvalidArgument);
       const view = await sandboxes.create(createInputFrom(req.request, req.imagePullSecrets));

@@ -49,6 +49,20 @@ image_pull_secrets = {{ $pullSecrets | toJson }}
 service_account_name = {{ . | toJson }}
 {{- end }}
 merge_service_account_pull_secrets = {{ $v.server.mergeServiceAccountPullSecrets }}
+pull_secret_preflight = {{ $v.server.pullSecretPreflight | toJson }}
+registry_node_credentials = {{ $v.server.registryNodeCredentials }}
+registry_probe = {{ $v.server.registryProbe.enabled }}
+{{- if $v.server.registryProbe.enabled }}
+registry_probe_timeout_seconds = {{ int $v.server.registryProbe.timeoutSeconds }}
+{{- with include "openshell.registryProbeRealms" . | fromJsonArray }}
+registry_probe_realm_allow_list = {{ . | toJson }}
+{{- end }}
+{{- if include "openshell.registryCaBundle" . }}
+registry_probe_ca_file = {{ printf "%s/ca.crt" (include "openshell.registryCaDir" .) | toJson }}
+{{- end }}
+{{- end }}
+pull_failure_grace_seconds = {{ int $v.server.pullFailureGraceSeconds }}
+registry_secret_management = {{ $v.registrySecrets.manage }}
 sandbox_resource = {{ $v.server.sandboxResource | toJson }}
 sandbox_api_version = {{ $v.server.sandboxApiVersion | toJson }}
 grpc_endpoint = {{ include "openshell.grpcEndpoint" . | toJson }}

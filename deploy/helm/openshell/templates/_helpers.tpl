@@ -102,6 +102,25 @@ Only server.sandboxImagePullSecrets feeds this: the gateway's own .Values.imageP
 {{- toJson $names }}
 {{- end }}
 
+{{/* Hosts of server.registryProbe.realmAllowList, trimmed, empties dropped, de-duplicated (JSON list). */}}
+{{- define "openshell.registryProbeRealms" -}}
+{{- $hosts := list }}
+{{- range .Values.server.registryProbe.realmAllowList }}
+{{- $h := trim (toString .) }}
+{{- if and $h (not (has $h $hosts)) }}
+{{- $hosts = append $hosts $h }}
+{{- end }}
+{{- end }}
+{{- toJson $hosts }}
+{{- end }}
+
+{{/* true when the registry probe has a CA bundle (ConfigMap or Secret) to mount. */}}
+{{- define "openshell.registryCaBundle" -}}
+{{- with .Values.server.registryProbe.caBundle }}
+{{- if or .configMapName .secretName }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{/* URL sandboxes use to call the gateway. */}}
 {{- define "openshell.grpcEndpoint" -}}
 {{- if .Values.server.grpcEndpoint }}
@@ -116,6 +135,7 @@ Only server.sandboxImagePullSecrets feeds this: the gateway's own .Values.imageP
 {{- define "openshell.dataDir" -}}/var/lib/openshell{{- end }}
 {{- define "openshell.tlsDir" -}}/etc/openshell-tls{{- end }}
 {{- define "openshell.authDir" -}}/etc/openshell-auth{{- end }}
+{{- define "openshell.registryCaDir" -}}/etc/openshell-registry-ca{{- end }}
 
 {{/*
 Checks that need more than one value (the schema checks single values). Each message names the value,
@@ -148,6 +168,16 @@ the rule and the fix.
 {{- end }}
 {{- if and (ne $v.service.type "NodePort") (not (kindIs "invalid" $v.service.nodePort)) }}
 {{- fail (printf "service.nodePort=%v is set but service.type=%s: set service.type=NodePort or service.nodePort=null" $v.service.nodePort $v.service.type) }}
+{{- end }}
+{{- $probe := $v.server.registryProbe }}
+{{- if and $probe.caBundle.configMapName $probe.caBundle.secretName }}
+{{- fail (printf "server.registryProbe.caBundle names both a ConfigMap (%s) and a Secret (%s): set only one of configMapName and secretName" $probe.caBundle.configMapName $probe.caBundle.secretName) }}
+{{- end }}
+{{- if and (include "openshell.registryCaBundle" .) (not $probe.enabled) }}
+{{- fail "server.registryProbe.caBundle is set but server.registryProbe.enabled=false: only the registry probe uses the CA bundle; set server.registryProbe.enabled=true or remove the bundle" }}
+{{- end }}
+{{- if and (include "openshell.registryProbeRealms" . | fromJsonArray) (not $probe.enabled) }}
+{{- fail "server.registryProbe.realmAllowList is set but server.registryProbe.enabled=false: only the registry probe sends credentials to token realms; set server.registryProbe.enabled=true or remove the list" }}
 {{- end }}
 {{- if and $v.registrySecrets.managedNames (not $v.registrySecrets.manage) }}
 {{- fail "registrySecrets.managedNames is set but registrySecrets.manage=false: set registrySecrets.manage=true to grant write access to those Secrets, or remove the names" }}

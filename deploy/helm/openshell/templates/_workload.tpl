@@ -126,6 +126,11 @@ spec:
           mountPath: {{ include "openshell.authDir" . }}
           readOnly: true
         {{- end }}
+        {{- if include "openshell.registryCaBundle" . }}
+        - name: registry-ca
+          mountPath: {{ include "openshell.registryCaDir" . }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -165,6 +170,27 @@ spec:
         items:
           - key: {{ $v.server.auth.tokenSecretKey }}
             path: token
+    {{- end }}
+    {{- with $v.server.registryProbe.caBundle }}
+    {{- if .secretName }}
+    # the registry probe's CA bundle (registry_probe_ca_file)
+    - name: registry-ca
+      secret:
+        secretName: {{ .secretName | quote }}
+        defaultMode: 0440
+        items:
+          - key: {{ .key | quote }}
+            path: ca.crt
+    {{- else if .configMapName }}
+    # the registry probe's CA bundle (registry_probe_ca_file)
+    - name: registry-ca
+      configMap:
+        name: {{ .configMapName | quote }}
+        defaultMode: 0444
+        items:
+          - key: {{ .key | quote }}
+            path: ca.crt
+    {{- end }}
     {{- end }}
   {{- with $v.nodeSelector }}
   nodeSelector:

@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openshell/ext/v1/ext.proto.
  */
 export const file_openshell_ext_v1_ext: GenFile = /*@__PURE__*/
-  fileDesc("ChpvcGVuc2hlbGwvZXh0L3YxL2V4dC5wcm90bxIQb3BlbnNoZWxsLmV4dC52MSKGAQoOUmVnaXN0cnlTZWNyZXQSDAoEbmFtZRgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDwoHc2VydmVycxgDIAMoCRIQCgh1c2VybmFtZRgEIAEoCRIwCgxjcmVhdGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKG0NyZWF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0InIKG1VwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocVXBkYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0Ii8KGkxpc3RSZWdpc3RyeVNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJQChtMaXN0UmVnaXN0cnlTZWNyZXRzUmVzcG9uc2USMQoHc2VjcmV0cxgBIAMoCzIgLm9wZW5zaGVsbC5leHQudjEuUmVnaXN0cnlTZWNyZXQiPgobRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIi8KHERlbGV0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCJqChdDcmVhdGVTYW5kYm94RXh0UmVxdWVzdBIzCgdyZXF1ZXN0GAEgASgLMiIub3BlbnNoZWxsLnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0EhoKEmltYWdlX3B1bGxfc2VjcmV0cxgCIAMoCSJrChdHZXRTYW5kYm94RGV0YWlsUmVxdWVzdBJCCg93b3Jrc3BhY2Vfc2NvcGUYASABKAsyKS5vcGVuc2hlbGwuZGF0YW1vZGVsLnYxLldvcmtzcGFjZVNlbGVjdG9yEgwKBG5hbWUYAiABKAkixAEKGEdldFNhbmRib3hEZXRhaWxSZXNwb25zZRISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPcmVxdWVzdGVkX2ltYWdlGAMgASgJEhcKD2VmZmVjdGl2ZV9pbWFnZRgEIAEoCRIaChJpbWFnZV9wdWxsX3NlY3JldHMYBSADKAkSOAoMcHVsbF9mYWlsdXJlGAYgASgLMiIub3BlbnNoZWxsLmV4dC52MS5JbWFnZVB1bGxGYWlsdXJlImYKEEltYWdlUHVsbEZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSMQoNb2JzZXJ2ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy6gMKD1JlZ2lzdHJ5U2VydmljZRJ1ChRDcmVhdGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlEnUKFFVwZGF0ZVJlZ2lzdHJ5U2VjcmV0Ei0ub3BlbnNoZWxsLmV4dC52MS5VcGRhdGVSZWdpc3RyeVNlY3JldFJlcXVlc3QaLi5vcGVuc2hlbGwuZXh0LnYxLlVwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2UScgoTTGlzdFJlZ2lzdHJ5U2VjcmV0cxIsLm9wZW5zaGVsbC5leHQudjEuTGlzdFJlZ2lzdHJ5U2VjcmV0c1JlcXVlc3QaLS5vcGVuc2hlbGwuZXh0LnYxLkxpc3RSZWdpc3RyeVNlY3JldHNSZXNwb25zZRJ1ChREZWxldGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5EZWxldGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlMtwBChFTYW5kYm94RXh0U2VydmljZRJcChBDcmVhdGVTYW5kYm94RXh0Eikub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVTYW5kYm94RXh0UmVxdWVzdBodLm9wZW5zaGVsbC52MS5TYW5kYm94UmVzcG9uc2USaQoQR2V0U2FuZGJveERldGFpbBIpLm9wZW5zaGVsbC5leHQudjEuR2V0U2FuZGJveERldGFpbFJlcXVlc3QaKi5vcGVuc2hlbGwuZXh0LnYxLkdldFNhbmRib3hEZXRhaWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_openshell_datamodel_v1_datamodel, file_openshell_v1_openshell]);
+  fileDesc("ChpvcGVuc2hlbGwvZXh0L3YxL2V4dC5wcm90bxIQb3BlbnNoZWxsLmV4dC52MSKGAQoOUmVnaXN0cnlTZWNyZXQSDAoEbmFtZRgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDwoHc2VydmVycxgDIAMoCRIQCgh1c2VybmFtZRgEIAEoCRIwCgxjcmVhdGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKG0NyZWF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0InIKG1VwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocVXBkYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0Ii8KGkxpc3RSZWdpc3RyeVNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJQChtMaXN0UmVnaXN0cnlTZWNyZXRzUmVzcG9uc2USMQoHc2VjcmV0cxgBIAMoCzIgLm9wZW5zaGVsbC5leHQudjEuUmVnaXN0cnlTZWNyZXQiPgobRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIi8KHERlbGV0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIXChVHZXRHYXRld2F5SW5mb1JlcXVlc3QipgIKFkdldEdhdGV3YXlJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIOCgZkcml2ZXIYAiABKAkSGAoQc2FuZGJveF9yZXNvdXJjZRgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSFQoNZGVmYXVsdF9pbWFnZRgFIAEoCRIfChdlZmZlY3RpdmVfZGVmYXVsdF9pbWFnZRgGIAEoCRIaChJpbWFnZV9wdWxsX3NlY3JldHMYByADKAkSHQoVcHVsbF9zZWNyZXRfcHJlZmxpZ2h0GAggASgJEhYKDnJlZ2lzdHJ5X3Byb2JlGAkgASgIEjMKCGZpbmRpbmdzGAogAygLMiEub3BlbnNoZWxsLmV4dC52MS5QdWxsUGF0aEZpbmRpbmciUQoPUHVsbFBhdGhGaW5kaW5nEg4KBnJlYXNvbhgBIAEoCRIQCghzZXZlcml0eRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgsKA2ZpeBgEIAEoCSJqChdDcmVhdGVTYW5kYm94RXh0UmVxdWVzdBIzCgdyZXF1ZXN0GAEgASgLMiIub3BlbnNoZWxsLnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0EhoKEmltYWdlX3B1bGxfc2VjcmV0cxgCIAMoCSJrChdHZXRTYW5kYm94RGV0YWlsUmVxdWVzdBJCCg93b3Jrc3BhY2Vfc2NvcGUYASABKAsyKS5vcGVuc2hlbGwuZGF0YW1vZGVsLnYxLldvcmtzcGFjZVNlbGVjdG9yEgwKBG5hbWUYAiABKAkixAEKGEdldFNhbmRib3hEZXRhaWxSZXNwb25zZRISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPcmVxdWVzdGVkX2ltYWdlGAMgASgJEhcKD2VmZmVjdGl2ZV9pbWFnZRgEIAEoCRIaChJpbWFnZV9wdWxsX3NlY3JldHMYBSADKAkSOAoMcHVsbF9mYWlsdXJlGAYgASgLMiIub3BlbnNoZWxsLmV4dC52MS5JbWFnZVB1bGxGYWlsdXJlImYKEEltYWdlUHVsbEZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSMQoNb2JzZXJ2ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy6gMKD1JlZ2lzdHJ5U2VydmljZRJ1ChRDcmVhdGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlEnUKFFVwZGF0ZVJlZ2lzdHJ5U2VjcmV0Ei0ub3BlbnNoZWxsLmV4dC52MS5VcGRhdGVSZWdpc3RyeVNlY3JldFJlcXVlc3QaLi5vcGVuc2hlbGwuZXh0LnYxLlVwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2UScgoTTGlzdFJlZ2lzdHJ5U2VjcmV0cxIsLm9wZW5zaGVsbC5leHQudjEuTGlzdFJlZ2lzdHJ5U2VjcmV0c1JlcXVlc3QaLS5vcGVuc2hlbGwuZXh0LnYxLkxpc3RSZWdpc3RyeVNlY3JldHNSZXNwb25zZRJ1ChREZWxldGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5EZWxldGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlMsECChFTYW5kYm94RXh0U2VydmljZRJcChBDcmVhdGVTYW5kYm94RXh0Eikub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVTYW5kYm94RXh0UmVxdWVzdBodLm9wZW5zaGVsbC52MS5TYW5kYm94UmVzcG9uc2USaQoQR2V0U2FuZGJveERldGFpbBIpLm9wZW5zaGVsbC5leHQudjEuR2V0U2FuZGJveERldGFpbFJlcXVlc3QaKi5vcGVuc2hlbGwuZXh0LnYxLkdldFNhbmRib3hEZXRhaWxSZXNwb25zZRJjCg5HZXRHYXRld2F5SW5mbxInLm9wZW5zaGVsbC5leHQudjEuR2V0R2F0ZXdheUluZm9SZXF1ZXN0Gigub3BlbnNoZWxsLmV4dC52MS5HZXRHYXRld2F5SW5mb1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_openshell_datamodel_v1_datamodel, file_openshell_v1_openshell]);
 
 /**
  * Registry credentials as reported back to clients. There is deliberately no
@@ -259,6 +259,128 @@ export const DeleteRegistrySecretResponseSchema: GenMessage<DeleteRegistrySecret
   messageDesc(file_openshell_ext_v1_ext, 8);
 
 /**
+ * @generated from message openshell.ext.v1.GetGatewayInfoRequest
+ */
+export type GetGatewayInfoRequest = Message<"openshell.ext.v1.GetGatewayInfoRequest"> & {
+};
+
+/**
+ * Describes the message openshell.ext.v1.GetGatewayInfoRequest.
+ * Use `create(GetGatewayInfoRequestSchema)` to create a new message.
+ */
+export const GetGatewayInfoRequestSchema: GenMessage<GetGatewayInfoRequest> = /*@__PURE__*/
+  messageDesc(file_openshell_ext_v1_ext, 9);
+
+/**
+ * @generated from message openshell.ext.v1.GetGatewayInfoResponse
+ */
+export type GetGatewayInfoResponse = Message<"openshell.ext.v1.GetGatewayInfoResponse"> & {
+  /**
+   * @generated from field: string version = 1;
+   */
+  version: string;
+
+  /**
+   * "kubernetes".
+   *
+   * @generated from field: string driver = 2;
+   */
+  driver: string;
+
+  /**
+   * "agent-sandbox/v1beta1", "agent-sandbox/v1alpha1" or "pod".
+   *
+   * @generated from field: string sandbox_resource = 3;
+   */
+  sandboxResource: string;
+
+  /**
+   * @generated from field: string namespace = 4;
+   */
+  namespace: string;
+
+  /**
+   * The default sandbox image as configured, and after mirror rewrites.
+   *
+   * @generated from field: string default_image = 5;
+   */
+  defaultImage: string;
+
+  /**
+   * @generated from field: string effective_default_image = 6;
+   */
+  effectiveDefaultImage: string;
+
+  /**
+   * @generated from field: repeated string image_pull_secrets = 7;
+   */
+  imagePullSecrets: string[];
+
+  /**
+   * enforce, warn or off.
+   *
+   * @generated from field: string pull_secret_preflight = 8;
+   */
+  pullSecretPreflight: string;
+
+  /**
+   * @generated from field: bool registry_probe = 9;
+   */
+  registryProbe: boolean;
+
+  /**
+   * Problems preflight finds for the default image with the configured
+   * secrets; empty when the pull path looks right.
+   *
+   * @generated from field: repeated openshell.ext.v1.PullPathFinding findings = 10;
+   */
+  findings: PullPathFinding[];
+};
+
+/**
+ * Describes the message openshell.ext.v1.GetGatewayInfoResponse.
+ * Use `create(GetGatewayInfoResponseSchema)` to create a new message.
+ */
+export const GetGatewayInfoResponseSchema: GenMessage<GetGatewayInfoResponse> = /*@__PURE__*/
+  messageDesc(file_openshell_ext_v1_ext, 10);
+
+/**
+ * @generated from message openshell.ext.v1.PullPathFinding
+ */
+export type PullPathFinding = Message<"openshell.ext.v1.PullPathFinding"> & {
+  /**
+   * Stable reason code, e.g. PullSecretMissing, ImagePullAuthFailed.
+   *
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * error or warning.
+   *
+   * @generated from field: string severity = 2;
+   */
+  severity: string;
+
+  /**
+   * @generated from field: string message = 3;
+   */
+  message: string;
+
+  /**
+   * @generated from field: string fix = 4;
+   */
+  fix: string;
+};
+
+/**
+ * Describes the message openshell.ext.v1.PullPathFinding.
+ * Use `create(PullPathFindingSchema)` to create a new message.
+ */
+export const PullPathFindingSchema: GenMessage<PullPathFinding> = /*@__PURE__*/
+  messageDesc(file_openshell_ext_v1_ext, 11);
+
+/**
  * @generated from message openshell.ext.v1.CreateSandboxExtRequest
  */
 export type CreateSandboxExtRequest = Message<"openshell.ext.v1.CreateSandboxExtRequest"> & {
@@ -283,7 +405,7 @@ export type CreateSandboxExtRequest = Message<"openshell.ext.v1.CreateSandboxExt
  * Use `create(CreateSandboxExtRequestSchema)` to create a new message.
  */
 export const CreateSandboxExtRequestSchema: GenMessage<CreateSandboxExtRequest> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 9);
+  messageDesc(file_openshell_ext_v1_ext, 12);
 
 /**
  * @generated from message openshell.ext.v1.GetSandboxDetailRequest
@@ -305,7 +427,7 @@ export type GetSandboxDetailRequest = Message<"openshell.ext.v1.GetSandboxDetail
  * Use `create(GetSandboxDetailRequestSchema)` to create a new message.
  */
 export const GetSandboxDetailRequestSchema: GenMessage<GetSandboxDetailRequest> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 10);
+  messageDesc(file_openshell_ext_v1_ext, 13);
 
 /**
  * @generated from message openshell.ext.v1.GetSandboxDetailResponse
@@ -355,7 +477,7 @@ export type GetSandboxDetailResponse = Message<"openshell.ext.v1.GetSandboxDetai
  * Use `create(GetSandboxDetailResponseSchema)` to create a new message.
  */
 export const GetSandboxDetailResponseSchema: GenMessage<GetSandboxDetailResponse> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 11);
+  messageDesc(file_openshell_ext_v1_ext, 14);
 
 /**
  * @generated from message openshell.ext.v1.ImagePullFailure
@@ -387,7 +509,7 @@ export type ImagePullFailure = Message<"openshell.ext.v1.ImagePullFailure"> & {
  * Use `create(ImagePullFailureSchema)` to create a new message.
  */
 export const ImagePullFailureSchema: GenMessage<ImagePullFailure> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 12);
+  messageDesc(file_openshell_ext_v1_ext, 15);
 
 /**
  * Manages Kubernetes image pull secrets (type kubernetes.io/dockerconfigjson)
@@ -459,6 +581,17 @@ export const SandboxExtService: GenService<{
     methodKind: "unary";
     input: typeof GetSandboxDetailRequestSchema;
     output: typeof GetSandboxDetailResponseSchema;
+  },
+  /**
+   * What the gateway runs with and whether its configured pull path works
+   * (used by `openshell doctor`). Never returns a credential.
+   *
+   * @generated from rpc openshell.ext.v1.SandboxExtService.GetGatewayInfo
+   */
+  getGatewayInfo: {
+    methodKind: "unary";
+    input: typeof GetGatewayInfoRequestSchema;
+    output: typeof GetGatewayInfoResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_openshell_ext_v1_ext, 1);
