@@ -372,6 +372,15 @@ export class Sandboxes {
     }
   }
 
+  async output(workspace: string, name: string, tailLines: number, limitBytes: number): Promise<string> {
+    const record = await this.find(workspace, name);
+    try {
+      return await this.driver.logs(record.objectName, { tailLines, limitBytes });
+    } catch (err) {
+      throw toConnectError(err, `read the output of sandbox "${name}"`);
+    }
+  }
+
   async *exec(workspace: string, name: string, options: ExecOptions): AsyncGenerator<ExecChunk> {
     const view = await this.get(workspace, name);
     if (view.phase !== "READY") {

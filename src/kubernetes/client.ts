@@ -269,6 +269,12 @@ export class KubeClient {
 
   /** Sends one request; resolves with the parsed JSON body, rejects with a KubernetesError. */
   async request<T>(req: KubeRequest): Promise<T> {
+    const body = await this.requestText(req);
+    return (body === "" ? undefined : JSON.parse(body)) as T;
+  }
+
+  /** The response body as text (pods/log), with the same timeouts, errors and metrics as request(). */
+  async requestText(req: KubeRequest): Promise<string> {
     const started = performance.now();
     const timeoutMs = req.timeoutMs ?? this.timeoutMs;
     let code = "error";
@@ -276,7 +282,7 @@ export class KubeClient {
       const { status, body } = await this.send(req, timeoutMs);
       code = String(status);
       if (status >= 400) throw errorFromStatus(status, parseStatusBody(body), req);
-      return (body === "" ? undefined : JSON.parse(body)) as T;
+      return body;
     } catch (err) {
       if (err instanceof KubernetesError && err.kind === "Timeout") code = "timeout";
       throw toKubernetesError(err, req);

@@ -551,6 +551,42 @@ export class KubernetesDriver implements SandboxDriver {
     );
   }
 
+  /** The agent container's log (the last tailLines lines; 0 for all, bounded by limitBytes). */
+  async logs(objectName: string, options: { tailLines: number; limitBytes: number }): Promise<string> {
+    const pod = this.podOf(objectName);
+    const name = pod.metadata?.name ?? objectName;
+    return this.client.requestText({
+      verb: "get",
+      resource: "pods/log",
+      path: `/api/v1/namespaces/${this.namespace}/pods/${name}/log`,
+      query: {
+        container: AGENT_CONTAINER,
+        limitBytes: options.limitBytes,
+        ...(options.tailLines > 0 ? { tailLines: options.tailLines } : {}),
+      },
+      namespace: this.namespace,
+      name,
+    });
+  }
+
+  private podOf(objectName: string): PodResource {
+    const target = this.requireTarget();
+    let pod: PodResource | undefined;
+    if (target.resource === "pod") pod = this.pods?.get(this.key(objectName));
+    else {
+      const sandbox = this.sandboxes?.get(this.key(objectName));
+      if (!sandbox) throw new KubernetesError(`sandbox "${objectName}" not found`, "NotFound");
+      pod = this.podForSandbox(sandbox);
+    }
+    if (!pod) {
+      throw new KubernetesError(
+        `sandbox "${objectName}" has no pod (stopped or not scheduled yet)`,
+        "Unavailable",
+      );
+    }
+    return pod;
+  }
+
   private execPod(objectName: string): PodResource {
     const target = this.requireTarget();
     let pod: PodResource | undefined;

@@ -118,6 +118,8 @@ export interface SandboxDriver {
   stopSandbox(objectName: string): Promise<void>;
   /** Starts it again: v1beta1 Running, v1alpha1 replicas 1, pod mode re-creates the given pod. */
   startSandbox(objectName: string, object: RenderedObject): Promise<void>;
+  /** The agent container's log through pods/log (last tailLines lines, 0 for all; at most limitBytes). */
+  logs(objectName: string, options: { tailLines: number; limitBytes: number }): Promise<string>;
   /** Runs a command in the agent container through pods/exec; yields stdout/stderr and ends with exit. */
   exec(objectName: string, options: ExecOptions): AsyncIterable<ExecChunk>;
 }

@@ -29,11 +29,19 @@ for (const resource of ["agent-sandbox", "pod"] as const) {
         env.image,
         "--timeout",
         "3m",
+        "--",
+        "sh",
+        "-c",
+        "echo sandbox $OPENSHELL_SANDBOX started; exec sleep 3600",
       ]);
       assert.equal(created.code, 0, created.stderr);
       t.diagnostic(`create → READY took ${Date.now() - started} ms (${resource})`);
       assert.match(created.stdout, /^NAME\s+PHASE\s+IMAGE\s+AGE\ne2e\s+READY\s+/);
       assert.match(created.stderr, /sandbox\/e2e: (pulled image|starting)/);
+
+      const logs = await cli(url, ["sandbox", "logs", "e2e"]);
+      assert.equal(logs.code, 0, logs.stderr);
+      assert.equal(logs.stdout, "sandbox e2e started\n");
 
       const exec = await cli(url, [
         "sandbox",

@@ -120,6 +120,12 @@ export class MemoryDriver implements SandboxDriver {
     this.setPhase(objectName, "PROVISIONING");
     return Promise.resolve();
   }
+  logs(objectName: string): Promise<string> {
+    if (!this.objects.has(objectName))
+      return Promise.reject(new KubernetesError(`sandbox "${objectName}" not found`, "NotFound"));
+    return Promise.resolve(`log of ${objectName}\n`);
+  }
+
   /**
    * Runs the command as a local process (the test's own commands only), so that stdout, stderr, stdin
    * and exit codes behave as they would in a container.

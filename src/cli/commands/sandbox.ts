@@ -283,6 +283,21 @@ export function addSandboxCommands(program: Command, ctx: CliContext): void {
     );
 
   sandbox
+    .command("logs")
+    .description("print the sandbox's output (its main process's stdout and stderr)")
+    .argument("<name>")
+    .option("--tail <LINES>", "only the last LINES lines", "0")
+    .action(async (name: string, opts: { tail: string }) => {
+      if (!/^\d+$/.test(opts.tail))
+        throw new UsageError(`invalid --tail ${describeValue(opts.tail)}: must be a whole number`);
+      const res = await ctx
+        .client(SandboxExtService)
+        .getSandboxOutput({ name, workspaceScope: ctx.scope(), tailLines: Number(opts.tail) });
+      ctx.outBytes(res.data);
+      if (res.truncated) ctx.err("openshell: warning: output truncated at the gateway's limit; use --tail\n");
+    });
+
+  sandbox
     .command("watch")
     .description("follow a sandbox's status and Kubernetes events")
     .argument("<name>")

@@ -10,11 +10,25 @@ import { createInputFrom, sandboxMessage, workspaceOf } from "./convert.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 
+/** Well under gRPC's default 4 MiB message limit. */
+export const OUTPUT_LIMIT_BYTES = 1024 * 1024;
+
 export function sandboxExtService(
   sandboxes: Sandboxes,
   config: GatewayConfig,
 ): Partial<ServiceImpl<typeof SandboxExtService>> {
   return {
+    async getSandboxOutput(req) {
+      const text = await sandboxes.output(
+        workspaceOf(req.workspaceScope),
+        req.name,
+        req.tailLines,
+        OUTPUT_LIMIT_BYTES + 1,
+      );
+      const data = Buffer.from(text, "utf8");
+      return { data: data.subarray(0, OUTPUT_LIMIT_BYTES), truncated: data.length > OUTPUT_LIMIT_BYTES };
+    },
+
     async getGatewayInfo() {
       const target = await sandboxes.target();
       let pullPath;

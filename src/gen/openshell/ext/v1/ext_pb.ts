@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openshell/ext/v1/ext.proto.
  */
 export const file_openshell_ext_v1_ext: GenFile = /*@__PURE__*/
-  fileDesc("ChpvcGVuc2hlbGwvZXh0L3YxL2V4dC5wcm90bxIQb3BlbnNoZWxsLmV4dC52MSKGAQoOUmVnaXN0cnlTZWNyZXQSDAoEbmFtZRgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDwoHc2VydmVycxgDIAMoCRIQCgh1c2VybmFtZRgEIAEoCRIwCgxjcmVhdGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKG0NyZWF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0InIKG1VwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocVXBkYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0Ii8KGkxpc3RSZWdpc3RyeVNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJQChtMaXN0UmVnaXN0cnlTZWNyZXRzUmVzcG9uc2USMQoHc2VjcmV0cxgBIAMoCzIgLm9wZW5zaGVsbC5leHQudjEuUmVnaXN0cnlTZWNyZXQiPgobRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIi8KHERlbGV0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCIXChVHZXRHYXRld2F5SW5mb1JlcXVlc3QipgIKFkdldEdhdGV3YXlJbmZvUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIOCgZkcml2ZXIYAiABKAkSGAoQc2FuZGJveF9yZXNvdXJjZRgDIAEoCRIRCgluYW1lc3BhY2UYBCABKAkSFQoNZGVmYXVsdF9pbWFnZRgFIAEoCRIfChdlZmZlY3RpdmVfZGVmYXVsdF9pbWFnZRgGIAEoCRIaChJpbWFnZV9wdWxsX3NlY3JldHMYByADKAkSHQoVcHVsbF9zZWNyZXRfcHJlZmxpZ2h0GAggASgJEhYKDnJlZ2lzdHJ5X3Byb2JlGAkgASgIEjMKCGZpbmRpbmdzGAogAygLMiEub3BlbnNoZWxsLmV4dC52MS5QdWxsUGF0aEZpbmRpbmciUQoPUHVsbFBhdGhGaW5kaW5nEg4KBnJlYXNvbhgBIAEoCRIQCghzZXZlcml0eRgCIAEoCRIPCgdtZXNzYWdlGAMgASgJEgsKA2ZpeBgEIAEoCSJqChdDcmVhdGVTYW5kYm94RXh0UmVxdWVzdBIzCgdyZXF1ZXN0GAEgASgLMiIub3BlbnNoZWxsLnYxLkNyZWF0ZVNhbmRib3hSZXF1ZXN0EhoKEmltYWdlX3B1bGxfc2VjcmV0cxgCIAMoCSJrChdHZXRTYW5kYm94RGV0YWlsUmVxdWVzdBJCCg93b3Jrc3BhY2Vfc2NvcGUYASABKAsyKS5vcGVuc2hlbGwuZGF0YW1vZGVsLnYxLldvcmtzcGFjZVNlbGVjdG9yEgwKBG5hbWUYAiABKAkixAEKGEdldFNhbmRib3hEZXRhaWxSZXNwb25zZRISCgpzYW5kYm94X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPcmVxdWVzdGVkX2ltYWdlGAMgASgJEhcKD2VmZmVjdGl2ZV9pbWFnZRgEIAEoCRIaChJpbWFnZV9wdWxsX3NlY3JldHMYBSADKAkSOAoMcHVsbF9mYWlsdXJlGAYgASgLMiIub3BlbnNoZWxsLmV4dC52MS5JbWFnZVB1bGxGYWlsdXJlImYKEEltYWdlUHVsbEZhaWx1cmUSDgoGcmVhc29uGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSMQoNb2JzZXJ2ZWRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAy6gMKD1JlZ2lzdHJ5U2VydmljZRJ1ChRDcmVhdGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlEnUKFFVwZGF0ZVJlZ2lzdHJ5U2VjcmV0Ei0ub3BlbnNoZWxsLmV4dC52MS5VcGRhdGVSZWdpc3RyeVNlY3JldFJlcXVlc3QaLi5vcGVuc2hlbGwuZXh0LnYxLlVwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2UScgoTTGlzdFJlZ2lzdHJ5U2VjcmV0cxIsLm9wZW5zaGVsbC5leHQudjEuTGlzdFJlZ2lzdHJ5U2VjcmV0c1JlcXVlc3QaLS5vcGVuc2hlbGwuZXh0LnYxLkxpc3RSZWdpc3RyeVNlY3JldHNSZXNwb25zZRJ1ChREZWxldGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5EZWxldGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlMsECChFTYW5kYm94RXh0U2VydmljZRJcChBDcmVhdGVTYW5kYm94RXh0Eikub3BlbnNoZWxsLmV4dC52MS5DcmVhdGVTYW5kYm94RXh0UmVxdWVzdBodLm9wZW5zaGVsbC52MS5TYW5kYm94UmVzcG9uc2USaQoQR2V0U2FuZGJveERldGFpbBIpLm9wZW5zaGVsbC5leHQudjEuR2V0U2FuZGJveERldGFpbFJlcXVlc3QaKi5vcGVuc2hlbGwuZXh0LnYxLkdldFNhbmRib3hEZXRhaWxSZXNwb25zZRJjCg5HZXRHYXRld2F5SW5mbxInLm9wZW5zaGVsbC5leHQudjEuR2V0R2F0ZXdheUluZm9SZXF1ZXN0Gigub3BlbnNoZWxsLmV4dC52MS5HZXRHYXRld2F5SW5mb1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_openshell_datamodel_v1_datamodel, file_openshell_v1_openshell]);
+  fileDesc("ChpvcGVuc2hlbGwvZXh0L3YxL2V4dC5wcm90bxIQb3BlbnNoZWxsLmV4dC52MSKGAQoOUmVnaXN0cnlTZWNyZXQSDAoEbmFtZRgBIAEoCRIRCgluYW1lc3BhY2UYAiABKAkSDwoHc2VydmVycxgDIAMoCRIQCgh1c2VybmFtZRgEIAEoCRIwCgxjcmVhdGVkX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKG0NyZWF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0InIKG1VwZGF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzZXJ2ZXIYAyABKAkSEAoIdXNlcm5hbWUYBCABKAkSEAoIcGFzc3dvcmQYBSABKAkiUAocVXBkYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRIwCgZzZWNyZXQYASABKAsyIC5vcGVuc2hlbGwuZXh0LnYxLlJlZ2lzdHJ5U2VjcmV0Ii8KGkxpc3RSZWdpc3RyeVNlY3JldHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJQChtMaXN0UmVnaXN0cnlTZWNyZXRzUmVzcG9uc2USMQoHc2VjcmV0cxgBIAMoCzIgLm9wZW5zaGVsbC5leHQudjEuUmVnaXN0cnlTZWNyZXQiPgobRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRIMCgRuYW1lGAIgASgJIi8KHERlbGV0ZVJlZ2lzdHJ5U2VjcmV0UmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCJ/ChdHZXRTYW5kYm94T3V0cHV0UmVxdWVzdBJCCg93b3Jrc3BhY2Vfc2NvcGUYASABKAsyKS5vcGVuc2hlbGwuZGF0YW1vZGVsLnYxLldvcmtzcGFjZVNlbGVjdG9yEgwKBG5hbWUYAiABKAkSEgoKdGFpbF9saW5lcxgDIAEoDSI7ChhHZXRTYW5kYm94T3V0cHV0UmVzcG9uc2USDAoEZGF0YRgBIAEoDBIRCgl0cnVuY2F0ZWQYAiABKAgiFwoVR2V0R2F0ZXdheUluZm9SZXF1ZXN0IqYCChZHZXRHYXRld2F5SW5mb1Jlc3BvbnNlEg8KB3ZlcnNpb24YASABKAkSDgoGZHJpdmVyGAIgASgJEhgKEHNhbmRib3hfcmVzb3VyY2UYAyABKAkSEQoJbmFtZXNwYWNlGAQgASgJEhUKDWRlZmF1bHRfaW1hZ2UYBSABKAkSHwoXZWZmZWN0aXZlX2RlZmF1bHRfaW1hZ2UYBiABKAkSGgoSaW1hZ2VfcHVsbF9zZWNyZXRzGAcgAygJEh0KFXB1bGxfc2VjcmV0X3ByZWZsaWdodBgIIAEoCRIWCg5yZWdpc3RyeV9wcm9iZRgJIAEoCBIzCghmaW5kaW5ncxgKIAMoCzIhLm9wZW5zaGVsbC5leHQudjEuUHVsbFBhdGhGaW5kaW5nIlEKD1B1bGxQYXRoRmluZGluZxIOCgZyZWFzb24YASABKAkSEAoIc2V2ZXJpdHkYAiABKAkSDwoHbWVzc2FnZRgDIAEoCRILCgNmaXgYBCABKAkiagoXQ3JlYXRlU2FuZGJveEV4dFJlcXVlc3QSMwoHcmVxdWVzdBgBIAEoCzIiLm9wZW5zaGVsbC52MS5DcmVhdGVTYW5kYm94UmVxdWVzdBIaChJpbWFnZV9wdWxsX3NlY3JldHMYAiADKAkiawoXR2V0U2FuZGJveERldGFpbFJlcXVlc3QSQgoPd29ya3NwYWNlX3Njb3BlGAEgASgLMikub3BlbnNoZWxsLmRhdGFtb2RlbC52MS5Xb3Jrc3BhY2VTZWxlY3RvchIMCgRuYW1lGAIgASgJIsQBChhHZXRTYW5kYm94RGV0YWlsUmVzcG9uc2USEgoKc2FuZGJveF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD3JlcXVlc3RlZF9pbWFnZRgDIAEoCRIXCg9lZmZlY3RpdmVfaW1hZ2UYBCABKAkSGgoSaW1hZ2VfcHVsbF9zZWNyZXRzGAUgAygJEjgKDHB1bGxfZmFpbHVyZRgGIAEoCzIiLm9wZW5zaGVsbC5leHQudjEuSW1hZ2VQdWxsRmFpbHVyZSJmChBJbWFnZVB1bGxGYWlsdXJlEg4KBnJlYXNvbhgBIAEoCRIPCgdtZXNzYWdlGAIgASgJEjEKDW9ic2VydmVkX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wMuoDCg9SZWdpc3RyeVNlcnZpY2USdQoUQ3JlYXRlUmVnaXN0cnlTZWNyZXQSLS5vcGVuc2hlbGwuZXh0LnYxLkNyZWF0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBouLm9wZW5zaGVsbC5leHQudjEuQ3JlYXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZRJ1ChRVcGRhdGVSZWdpc3RyeVNlY3JldBItLm9wZW5zaGVsbC5leHQudjEuVXBkYXRlUmVnaXN0cnlTZWNyZXRSZXF1ZXN0Gi4ub3BlbnNoZWxsLmV4dC52MS5VcGRhdGVSZWdpc3RyeVNlY3JldFJlc3BvbnNlEnIKE0xpc3RSZWdpc3RyeVNlY3JldHMSLC5vcGVuc2hlbGwuZXh0LnYxLkxpc3RSZWdpc3RyeVNlY3JldHNSZXF1ZXN0Gi0ub3BlbnNoZWxsLmV4dC52MS5MaXN0UmVnaXN0cnlTZWNyZXRzUmVzcG9uc2USdQoURGVsZXRlUmVnaXN0cnlTZWNyZXQSLS5vcGVuc2hlbGwuZXh0LnYxLkRlbGV0ZVJlZ2lzdHJ5U2VjcmV0UmVxdWVzdBouLm9wZW5zaGVsbC5leHQudjEuRGVsZXRlUmVnaXN0cnlTZWNyZXRSZXNwb25zZTKsAwoRU2FuZGJveEV4dFNlcnZpY2USXAoQQ3JlYXRlU2FuZGJveEV4dBIpLm9wZW5zaGVsbC5leHQudjEuQ3JlYXRlU2FuZGJveEV4dFJlcXVlc3QaHS5vcGVuc2hlbGwudjEuU2FuZGJveFJlc3BvbnNlEmkKEEdldFNhbmRib3hEZXRhaWwSKS5vcGVuc2hlbGwuZXh0LnYxLkdldFNhbmRib3hEZXRhaWxSZXF1ZXN0Gioub3BlbnNoZWxsLmV4dC52MS5HZXRTYW5kYm94RGV0YWlsUmVzcG9uc2USYwoOR2V0R2F0ZXdheUluZm8SJy5vcGVuc2hlbGwuZXh0LnYxLkdldEdhdGV3YXlJbmZvUmVxdWVzdBooLm9wZW5zaGVsbC5leHQudjEuR2V0R2F0ZXdheUluZm9SZXNwb25zZRJpChBHZXRTYW5kYm94T3V0cHV0Eikub3BlbnNoZWxsLmV4dC52MS5HZXRTYW5kYm94T3V0cHV0UmVxdWVzdBoqLm9wZW5zaGVsbC5leHQudjEuR2V0U2FuZGJveE91dHB1dFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp, file_openshell_datamodel_v1_datamodel, file_openshell_v1_openshell]);
 
 /**
  * Registry credentials as reported back to clients. There is deliberately no
@@ -259,6 +259,59 @@ export const DeleteRegistrySecretResponseSchema: GenMessage<DeleteRegistrySecret
   messageDesc(file_openshell_ext_v1_ext, 8);
 
 /**
+ * @generated from message openshell.ext.v1.GetSandboxOutputRequest
+ */
+export type GetSandboxOutputRequest = Message<"openshell.ext.v1.GetSandboxOutputRequest"> & {
+  /**
+   * @generated from field: openshell.datamodel.v1.WorkspaceSelector workspace_scope = 1;
+   */
+  workspaceScope?: WorkspaceSelector | undefined;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * The last lines only; 0 for everything (bounded by the gateway).
+   *
+   * @generated from field: uint32 tail_lines = 3;
+   */
+  tailLines: number;
+};
+
+/**
+ * Describes the message openshell.ext.v1.GetSandboxOutputRequest.
+ * Use `create(GetSandboxOutputRequestSchema)` to create a new message.
+ */
+export const GetSandboxOutputRequestSchema: GenMessage<GetSandboxOutputRequest> = /*@__PURE__*/
+  messageDesc(file_openshell_ext_v1_ext, 9);
+
+/**
+ * @generated from message openshell.ext.v1.GetSandboxOutputResponse
+ */
+export type GetSandboxOutputResponse = Message<"openshell.ext.v1.GetSandboxOutputResponse"> & {
+  /**
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * The output was cut at the gateway's size limit.
+   *
+   * @generated from field: bool truncated = 2;
+   */
+  truncated: boolean;
+};
+
+/**
+ * Describes the message openshell.ext.v1.GetSandboxOutputResponse.
+ * Use `create(GetSandboxOutputResponseSchema)` to create a new message.
+ */
+export const GetSandboxOutputResponseSchema: GenMessage<GetSandboxOutputResponse> = /*@__PURE__*/
+  messageDesc(file_openshell_ext_v1_ext, 10);
+
+/**
  * @generated from message openshell.ext.v1.GetGatewayInfoRequest
  */
 export type GetGatewayInfoRequest = Message<"openshell.ext.v1.GetGatewayInfoRequest"> & {
@@ -269,7 +322,7 @@ export type GetGatewayInfoRequest = Message<"openshell.ext.v1.GetGatewayInfoRequ
  * Use `create(GetGatewayInfoRequestSchema)` to create a new message.
  */
 export const GetGatewayInfoRequestSchema: GenMessage<GetGatewayInfoRequest> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 9);
+  messageDesc(file_openshell_ext_v1_ext, 11);
 
 /**
  * @generated from message openshell.ext.v1.GetGatewayInfoResponse
@@ -342,7 +395,7 @@ export type GetGatewayInfoResponse = Message<"openshell.ext.v1.GetGatewayInfoRes
  * Use `create(GetGatewayInfoResponseSchema)` to create a new message.
  */
 export const GetGatewayInfoResponseSchema: GenMessage<GetGatewayInfoResponse> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 10);
+  messageDesc(file_openshell_ext_v1_ext, 12);
 
 /**
  * @generated from message openshell.ext.v1.PullPathFinding
@@ -378,7 +431,7 @@ export type PullPathFinding = Message<"openshell.ext.v1.PullPathFinding"> & {
  * Use `create(PullPathFindingSchema)` to create a new message.
  */
 export const PullPathFindingSchema: GenMessage<PullPathFinding> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 11);
+  messageDesc(file_openshell_ext_v1_ext, 13);
 
 /**
  * @generated from message openshell.ext.v1.CreateSandboxExtRequest
@@ -405,7 +458,7 @@ export type CreateSandboxExtRequest = Message<"openshell.ext.v1.CreateSandboxExt
  * Use `create(CreateSandboxExtRequestSchema)` to create a new message.
  */
 export const CreateSandboxExtRequestSchema: GenMessage<CreateSandboxExtRequest> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 12);
+  messageDesc(file_openshell_ext_v1_ext, 14);
 
 /**
  * @generated from message openshell.ext.v1.GetSandboxDetailRequest
@@ -427,7 +480,7 @@ export type GetSandboxDetailRequest = Message<"openshell.ext.v1.GetSandboxDetail
  * Use `create(GetSandboxDetailRequestSchema)` to create a new message.
  */
 export const GetSandboxDetailRequestSchema: GenMessage<GetSandboxDetailRequest> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 13);
+  messageDesc(file_openshell_ext_v1_ext, 15);
 
 /**
  * @generated from message openshell.ext.v1.GetSandboxDetailResponse
@@ -477,7 +530,7 @@ export type GetSandboxDetailResponse = Message<"openshell.ext.v1.GetSandboxDetai
  * Use `create(GetSandboxDetailResponseSchema)` to create a new message.
  */
 export const GetSandboxDetailResponseSchema: GenMessage<GetSandboxDetailResponse> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 14);
+  messageDesc(file_openshell_ext_v1_ext, 16);
 
 /**
  * @generated from message openshell.ext.v1.ImagePullFailure
@@ -509,7 +562,7 @@ export type ImagePullFailure = Message<"openshell.ext.v1.ImagePullFailure"> & {
  * Use `create(ImagePullFailureSchema)` to create a new message.
  */
 export const ImagePullFailureSchema: GenMessage<ImagePullFailure> = /*@__PURE__*/
-  messageDesc(file_openshell_ext_v1_ext, 15);
+  messageDesc(file_openshell_ext_v1_ext, 17);
 
 /**
  * Manages Kubernetes image pull secrets (type kubernetes.io/dockerconfigjson)
@@ -592,6 +645,16 @@ export const SandboxExtService: GenService<{
     methodKind: "unary";
     input: typeof GetGatewayInfoRequestSchema;
     output: typeof GetGatewayInfoResponseSchema;
+  },
+  /**
+   * The agent container's output (Kubernetes pods/log).
+   *
+   * @generated from rpc openshell.ext.v1.SandboxExtService.GetSandboxOutput
+   */
+  getSandboxOutput: {
+    methodKind: "unary";
+    input: typeof GetSandboxOutputRequestSchema;
+    output: typeof GetSandboxOutputResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_openshell_ext_v1_ext, 1);
