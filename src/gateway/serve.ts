@@ -9,24 +9,48 @@ import { openStore } from "./store/database.js";
 import { pullSecretSource } from "../kubernetes/secrets.js";
 import { RegistrySecrets } from "../kubernetes/registry-secrets.js";
 import type { Logger } from "pino";
+import { DOCKERCFG, DOCKERCONFIGJSON, parsePullSecret } from "../registry/dockerconfig.js";
 
-async function checkConfiguredSecrets(
+/**
+ * Checks the configured pull secrets now and then (preflight's own checks, without an image), so a
+ * missing or broken one shows in the log at startup and in /readyz details, not only at the next create.
+ */
+function watchConfiguredSecrets(
   config: GatewayConfig,
   secrets: ReturnType<typeof pullSecretSource>,
   log: Logger,
-): Promise<void> {
-  for (const name of config.imagePullSecrets) {
-    try {
-      const secret = await secrets.lookup(name);
-      if (!secret)
+): { status: Record<string, string>; stop(): void } {
+  const status: Record<string, string> = {};
+  const check = async () => {
+    for (const name of config.imagePullSecrets) {
+      let state: string;
+      try {
+        const secret = await secrets.lookup(name);
+        if (!secret) state = `missing: no secret "${name}" in namespace ${config.namespace}`;
+        else if (secret.type !== DOCKERCONFIGJSON && secret.type !== DOCKERCFG)
+          state = `wrong type ${secret.type || "Opaque"}`;
+        else {
+          try {
+            state = parsePullSecret(secret.type, secret.data).length > 0 ? "ok" : "no credentials";
+          } catch (err) {
+            state = `malformed: ${err instanceof Error ? err.message : String(err)}`;
+          }
+        }
+      } catch (err) {
+        state = `unreadable: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      if (status[name] !== state && state !== "ok")
         log.error(
           { secret: name, namespace: config.namespace },
-          `configured pull secret "${name}" does not exist in namespace "${config.namespace}"`,
+          `configured pull secret "${name}": ${state}`,
         );
-    } catch (err) {
-      log.warn({ secret: name, err: String(err) }, `cannot read configured pull secret "${name}"`);
+      status[name] = state;
     }
-  }
+  };
+  void check();
+  const timer = setInterval(() => void check(), Math.max(10, config.reconcileIntervalSeconds) * 1000);
+  timer.unref();
+  return { status, stop: () => clearInterval(timer) };
 }
 
 export async function serve(config: GatewayConfig): Promise<void> {
@@ -41,9 +65,19 @@ export async function serve(config: GatewayConfig): Promise<void> {
     log.child({ component: "secrets" }),
   );
   const registrySecrets = new RegistrySecrets(driver.client);
-  const gateway = await startGateway(config, { store, driver, log, registry, secrets, registrySecrets });
-  // The configured secrets are checked now, so a missing one shows in the log at startup.
-  void checkConfiguredSecrets(config, secrets, log);
+  const configured = watchConfiguredSecrets(config, secrets, log);
+  const gateway = await startGateway(config, {
+    store,
+    driver,
+    log,
+    registry,
+    secrets,
+    registrySecrets,
+    readinessDetails: () => ({ pullSecrets: configured.status }),
+  }).catch((err: unknown) => {
+    configured.stop();
+    throw err;
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       log.info({ signal }, "signal received");

@@ -37,6 +37,8 @@ export interface GatewayDeps {
   readonly registry?: Registry;
   /** Pull secrets for preflight; without it preflight is skipped. */
   readonly secrets?: PullSecretSource;
+  /** Extra details for /readyz (e.g. the state of the configured pull secrets); never affects readiness. */
+  readonly readinessDetails?: () => Record<string, unknown>;
   /** Registry credential management (served only when enabled in the configuration). */
   readonly registrySecrets?: RegistrySecrets;
 }
@@ -97,7 +99,11 @@ async function start(
   // Liveness answers from the start; /readyz stays 503 until the database and the caches are ready.
   let started = false;
   const health = config.healthPort
-    ? healthServer(store, driver, () => ({ version: VERSION, ...(started ? {} : { starting: true }) }))
+    ? healthServer(store, driver, () => ({
+        version: VERSION,
+        ...(started ? {} : { starting: true }),
+        ...(deps.readinessDetails?.() ?? {}),
+      }))
     : undefined;
   if (health) cleanups.push(() => void health.close());
   const healthPort = health
