@@ -74,8 +74,10 @@ export async function serve(config: GatewayConfig): Promise<void> {
     secrets,
     registrySecrets,
     readinessDetails: () => ({ pullSecrets: configured.status }),
-  }).catch((err: unknown) => {
+  }).catch(async (err: unknown) => {
+    // Nothing may keep the process alive after a failed start.
     configured.stop();
+    await secrets.cache.stop();
     throw err;
   });
   await new Promise<void>((resolve) => {
