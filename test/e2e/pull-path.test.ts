@@ -280,3 +280,34 @@ describe("openshell doctor on the real cluster", () => {
     );
   });
 });
+
+describe("registry mirrors on the real cluster", () => {
+  test("a mirror rule rewrites a Docker Hub reference to the private registry → READY, both references shown", async (t) => {
+    const cluster = await requireCluster("full");
+    const env = await setup(t, {
+      registryMirrors: { "docker.io/library": `${cluster.registry.host}/openshell-test` },
+    });
+    const { api, ext } = await launch(t, env);
+    await api.createSandbox({
+      name: "mirrored",
+      workspaceScope: scope,
+      spec: { template: { image: "e2e:v1" } },
+    });
+    await waitFor(
+      async () =>
+        (await api.getSandbox({ name: "mirrored", workspaceScope: scope })).sandbox!.status!.phase ===
+        SandboxPhase.READY,
+      {
+        timeoutMs: 180_000,
+        description: "READY through the mirror",
+      },
+    );
+    const detail = await ext.getSandboxDetail({ name: "mirrored", workspaceScope: scope });
+    assert.equal(detail.requestedImage, "e2e:v1");
+    assert.equal(detail.effectiveImage, `${cluster.registry.host}/openshell-test/e2e:v1`);
+    const pod = await cluster.kc
+      .makeApiClient(CoreV1Api)
+      .readNamespacedPod({ name: "mirrored", namespace: env.namespace });
+    assert.equal(pod.spec!.containers[0]!.image, `${cluster.registry.host}/openshell-test/e2e:v1`);
+  });
+});
