@@ -588,24 +588,13 @@ export class KubernetesDriver implements SandboxDriver {
   }
 
   private execPod(objectName: string): PodResource {
-    const target = this.requireTarget();
-    let pod: PodResource | undefined;
-    if (target.resource === "pod") pod = this.pods?.get(this.key(objectName));
-    else {
-      const sandbox = this.sandboxes?.get(this.key(objectName));
-      if (!sandbox) throw new KubernetesError(`sandbox "${objectName}" not found`, "NotFound");
-      pod = this.podForSandbox(sandbox);
-    }
-    if (!pod)
-      throw new KubernetesError(
-        `sandbox "${objectName}" has no pod (stopped or not scheduled yet)`,
-        "Unavailable",
-      );
-    if (pod.status?.phase !== "Running")
+    const pod = this.podOf(objectName);
+    if (pod.status?.phase !== "Running") {
       throw new KubernetesError(
         `sandbox "${objectName}" is not running (pod phase ${pod.status?.phase ?? "unknown"})`,
         "Unavailable",
       );
+    }
     return pod;
   }
 }

@@ -32,24 +32,6 @@ export const TRANSIENT_READY_REASONS: ReadonlySet<string> = new Set(
   ].map((r) => r.toLowerCase()),
 );
 
-/**
- * Waiting reasons that mean the image cannot be pulled (pkg/kubelet/images/types.go). The gateway
- * decides when one of these, held past its grace period, turns a sandbox into ERROR.
- */
-export const IMAGE_PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
-  "ErrImagePull",
-  "ImagePullBackOff",
-  "InvalidImageName",
-  "ErrImageNeverPull",
-  "ImageInspectError",
-  "RegistryUnavailable",
-]);
-
-/** The waiting containers that are stuck on their image (init containers included). */
-export function pullFailures(observed: Pick<ObservedSandbox, "waiting">): WaitingContainer[] {
-  return observed.waiting.filter((w) => IMAGE_PULL_FAILURE_REASONS.has(w.reason));
-}
-
 /** agent-sandbox's Ready=False reason while the Sandbox is suspended (operatingMode Suspended / replicas 0). */
 export const REASON_SANDBOX_SUSPENDED = "SandboxSuspended";
 export const REASON_POD_SUCCEEDED = "PodSucceeded";

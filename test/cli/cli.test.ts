@@ -190,13 +190,12 @@ describe("openshell CLI (fast tier)", () => {
     driver.setPhase("runner", "READY");
     const ok = await run(["sandbox", "exec", "runner", "--", "echo", "ok"], env);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout, "echo ok\n");
-    const failing = await run(["sandbox", "exec", "runner", "--", "false"], env);
-    assert.equal(failing.code, 1);
-    const withStdin = await run(["sandbox", "exec", "-i", "runner", "--", "cat"], env, {
-      stdin: "to stderr",
-    });
-    assert.equal(withStdin.stderr, "to stderr");
+    assert.equal(ok.stdout, "ok\n");
+    const failing = await run(["sandbox", "exec", "runner", "--", "sh", "-c", "echo oops >&2; exit 7"], env);
+    assert.equal(failing.code, 7);
+    assert.equal(failing.stderr, "oops\n");
+    const withStdin = await run(["sandbox", "exec", "-i", "runner", "--", "cat"], env, { stdin: "piped in" });
+    assert.equal(withStdin.stdout, "piped in");
   });
 
   test("gateway errors map to one line and an exit code", async () => {

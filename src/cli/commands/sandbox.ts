@@ -16,23 +16,12 @@ import {
   type Sandbox,
 } from "../../gen/openshell/v1/openshell_pb.js";
 import { UsageError } from "../errors.js";
+import { collect, gpuCount, keyValues } from "../options.js";
 import { age, type Column, type OutputFormat } from "../output.js";
 import { Progress, phaseName, stepFromEvent, stepFromSandbox } from "../progress.js";
 import { CLI_EXIT } from "../transport.js";
 import type { CliContext } from "../context.js";
 import { describeValue } from "../../validation/kubernetes-names.js";
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-
-export function keyValues(flag: string, entries: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of entries ?? []) {
-    const eq = entry.indexOf("=");
-    if (eq <= 0) throw new UsageError(`invalid --${flag} ${describeValue(entry)}: must be KEY=VALUE`);
-    out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
-}
 
 /** Parses 30s, 5m, 1h, 1h30m, or plain seconds. */
 export function parseDuration(text: string, flag: string): number {
@@ -104,13 +93,7 @@ export function addSandboxCommands(program: Command, ctx: CliContext): void {
     .argument("[command...]", "command to run (after --); default: the image's")
     .action(async (command: string[], opts: CreateOptions) => {
       const timeoutMs = parseDuration(opts.timeout, "timeout");
-      let gpu: number | undefined;
-      if (opts.gpu === true) gpu = 1;
-      else if (typeof opts.gpu === "string") {
-        if (!/^\d+$/.test(opts.gpu))
-          throw new UsageError(`invalid --gpu ${describeValue(opts.gpu)}: must be a whole number`);
-        gpu = Number(opts.gpu);
-      }
+      const gpu = gpuCount(opts.gpu);
       const limits: Record<string, string> = {};
       if (opts.cpu) limits.cpu = opts.cpu;
       if (opts.memory) limits.memory = opts.memory;

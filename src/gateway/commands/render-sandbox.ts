@@ -8,11 +8,9 @@ import { configInputsFrom } from "../../config/flags.js";
 import { loadConfig } from "../../config/load.js";
 import type { GatewayConfig } from "../../config/settings.js";
 import { UsageError } from "../../cli/errors.js";
+import { collect, gpuCount, keyValues } from "../../cli/options.js";
 import { formatFieldError, validateSandboxRequest, type SandboxRequest } from "../../render/request.js";
 import { renderSandbox, type RenderTarget } from "../../render/sandbox.js";
-import { describeValue } from "../../validation/kubernetes-names.js";
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 export function addRenderSandboxOptions(command: Command): Command {
   return command
@@ -38,16 +36,6 @@ export function addRenderSandboxOptions(command: Command): Command {
     .argument("[command...]", "command to run in the sandbox (after --)");
 }
 
-function keyValues(flag: string, entries: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of entries ?? []) {
-    const eq = entry.indexOf("=");
-    if (eq <= 0) throw new UsageError(`invalid --${flag} ${describeValue(entry)}: must be KEY=VALUE`);
-    out[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return out;
-}
-
 interface RenderOptions {
   name: string;
   id?: string;
@@ -67,13 +55,7 @@ interface RenderOptions {
 }
 
 export function requestFromOptions(opts: RenderOptions, command: readonly string[]): SandboxRequest {
-  let gpu: number | undefined;
-  if (opts.gpu === true) gpu = 1;
-  else if (typeof opts.gpu === "string") {
-    if (!/^\d+$/.test(opts.gpu))
-      throw new UsageError(`invalid --gpu ${describeValue(opts.gpu)}: must be a whole number`);
-    gpu = Number(opts.gpu);
-  }
+  const gpu = gpuCount(opts.gpu);
   const limits = { ...(opts.cpu ? { cpu: opts.cpu } : {}), ...(opts.memory ? { memory: opts.memory } : {}) };
   return {
     id: opts.id ?? randomUUID(),
