@@ -3,28 +3,11 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { requireCluster } from "../support/cluster.js";
-import { launch, setup } from "../support/gateway.js";
+import { cli, launch, setup } from "../support/gateway.js";
 
-const BIN = new URL("../../bin/openshell", import.meta.url).pathname;
 const CANARY = "wrong-password-canary-7f3a";
-
-function cli(url: string, args: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "--gateway", url, ...args], {
-      env: { PATH: process.env.PATH ?? "", ...options.env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? "");
-  });
-}
 
 test("create → list → a failing pull → rotate with update → a new sandbox pulls", async (t) => {
   const cluster = await requireCluster("full");

@@ -93,13 +93,15 @@ export async function launch(
   };
 }
 
+/** Runs the built CLI against a gateway; stdin is written and closed, env is added to a minimal PATH. */
 export function cli(
   url: string,
   args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, "--gateway", url, ...args], {
-      env: { PATH: process.env.PATH ?? "" },
+      env: { PATH: process.env.PATH ?? "", ...options.env },
     });
     let stdout = "";
     let stderr = "";
@@ -107,6 +109,6 @@ export function cli(
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
+    child.stdin.end(options.stdin ?? "");
   });
 }
