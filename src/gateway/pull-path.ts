@@ -86,7 +86,7 @@ export class PullPathChecks {
         reason: result.reason,
         severity: "error",
         secret: undefined,
-        message: result.message,
+        message: `registry probe: ${result.message}`,
         fix: fixFor(result.reason),
       },
     ];
