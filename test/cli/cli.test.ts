@@ -257,6 +257,16 @@ describe("openshell CLI (fast tier)", () => {
     );
   });
 
+  test("logs prints the sandbox's output; a bad --tail is a usage error", async () => {
+    await run(["sandbox", "create", "--name", "talker", "--detach"], env);
+    const out = await run(["sandbox", "logs", "talker", "--tail", "10"], env);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, "log of talker\n");
+    const bad = await run(["sandbox", "logs", "talker", "--tail", "ten"], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid --tail "ten": must be a whole number/);
+  });
+
   test("completion scripts list the commands", async () => {
     for (const shell of ["bash", "zsh", "fish"]) {
       const result = await run(["completion", shell], {});
@@ -274,35 +284,3 @@ async function waitFor(check: () => boolean, timeoutMs = 10_000): Promise<void> 
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-describe("openshell sandbox logs (fast tier)", () => {
-  test("prints the output the driver returns; a bad --tail is a usage error", async () => {
-    const home = mkdtempSync(join(tmpdir(), "openshell-logs-"));
-    writeFileSync(join(home, "token"), TOKEN);
-    const driver = new MemoryDriver();
-    const log = createLogger("warn", new Writable({ write: (_c, _e, cb) => cb() }));
-    const gateway = await startGateway(
-      {
-        ...defaultConfig(),
-        bindAddress: "127.0.0.1",
-        port: 0,
-        disableTls: true,
-        authTokenFile: join(home, "token"),
-        dataDir: home,
-      },
-      { store: openStore({ dbUrl: "", dataDir: home }), driver, log },
-    );
-    try {
-      const env = { OPENSHELL_TOKEN: TOKEN, OPENSHELL_GATEWAY: `http://127.0.0.1:${gateway.port}` };
-      await run(["sandbox", "create", "--name", "talker", "--detach"], env);
-      const out = await run(["sandbox", "logs", "talker", "--tail", "10"], env);
-      assert.equal(out.code, 0, out.stderr);
-      assert.equal(out.stdout, "log of talker\n");
-      const bad = await run(["sandbox", "logs", "talker", "--tail", "ten"], env);
-      assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /invalid --tail "ten": must be a whole number/);
-    } finally {
-      await gateway.close(1000);
-    }
-  });
-});

@@ -11,17 +11,9 @@ import { SandboxPhase, type Sandbox } from "../../src/gen/openshell/v1/openshell
 import { ErrorInfoSchema } from "../../src/gen/google/rpc/error_details_pb.js";
 import { createPullSecret, requireCluster, waitFor, withNamespace } from "../support/cluster.js";
 import { cli, launch, setup } from "../support/gateway.js";
+import { rpcError } from "../support/rpc.js";
 
 const scope = { selection: { case: "workspace" as const, value: "default" } };
-
-async function rpcError(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  assert.fail("expected the call to fail");
-}
 
 function reasonOf(err: ConnectError): string | undefined {
   return err.findDetails(ErrorInfoSchema)[0]?.reason;

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
+import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { defaultConfig, type GatewayConfig } from "../../src/config/settings.js";
 import { CreateSandboxExtRequestSchema, SandboxExtService } from "../../src/gen/openshell/ext/v1/ext_pb.js";
@@ -24,6 +24,7 @@ import { openStore } from "../../src/gateway/store/database.js";
 import type { SandboxObject } from "../../src/render/sandbox.js";
 import { MemoryDriver } from "../support/memory-driver.js";
 import { Writable } from "node:stream";
+import { rpcError } from "../support/rpc.js";
 
 const TOKEN = "t0ken-for-tests";
 const scope = { selection: { case: "workspace" as const, value: "default" } };
@@ -83,15 +84,6 @@ async function startHarness(overrides: Partial<GatewayConfig> = {}): Promise<Har
     logs,
     url,
   };
-}
-
-async function rpcError(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  assert.fail("expected the call to fail");
 }
 
 describe("openshell.v1 over gRPC (fast tier)", () => {

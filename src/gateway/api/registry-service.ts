@@ -92,33 +92,24 @@ export function registryService(
     };
   };
 
+  /** Create and update (rotation) differ only in the call; neither ever logs or echoes the password. */
+  const write = async (verb: "create" | "update", req: Parameters<typeof credentials>[0]) => {
+    const input = credentials(req);
+    try {
+      const info = verb === "create" ? await enabled().create(input) : await enabled().update(input);
+      log.info(
+        { secret: input.name, namespace: input.namespace, server: input.server, username: input.username },
+        verb === "create" ? "registry secret created" : "registry secret rotated",
+      );
+      return { secret: message(info) };
+    } catch (err) {
+      throw toConnectError(err, `${verb} registry secret "${input.name}"`);
+    }
+  };
+
   return {
-    async createRegistrySecret(req) {
-      const input = credentials(req);
-      try {
-        const info = await enabled().create(input);
-        log.info(
-          { secret: input.name, namespace: input.namespace, server: input.server, username: input.username },
-          "registry secret created",
-        );
-        return { secret: message(info) };
-      } catch (err) {
-        throw toConnectError(err, `create registry secret "${input.name}"`);
-      }
-    },
-    async updateRegistrySecret(req) {
-      const input = credentials(req);
-      try {
-        const info = await enabled().update(input);
-        log.info(
-          { secret: input.name, namespace: input.namespace, server: input.server, username: input.username },
-          "registry secret rotated",
-        );
-        return { secret: message(info) };
-      } catch (err) {
-        throw toConnectError(err, `update registry secret "${input.name}"`);
-      }
-    },
+    createRegistrySecret: (req) => write("create", req),
+    updateRegistrySecret: (req) => write("update", req),
     async listRegistrySecrets(req) {
       const namespace = namespaceOf(req.namespace);
       try {
