@@ -221,7 +221,13 @@ test("a cut watch connection is re-established from its resourceVersion and noth
   const ns = await withNamespace(t, "drv-cut");
   const h = await startDriver(t, c, ns, configFor(BETA));
   const before = h.watch.watchesOf("/sandboxes");
-  assert.equal(h.watch.cut("/sandboxes"), 1);
+  // The reflector is synced once its list returned; its watch request may still be connecting.
+  let cut = 0;
+  for (let i = 0; i < 100 && cut === 0; i++) {
+    cut = h.watch.cut("/sandboxes");
+    if (cut === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(cut, 1);
   // created while the watch is down (the reflector backs off ~1 s before rewatching)
   const names = ["cut-a", "cut-b", "cut-c"];
   for (const name of names) await h.driver.create(render(h, BETA, { name }));
