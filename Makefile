@@ -45,8 +45,12 @@ test-unit: build ## fast tests: config, rendering, validation, CLI (no cluster)
 proto-check: $(NPM_STAMP) ## check that src/gen matches proto/ (buf generate into a temp dir, then diff)
 	bash scripts/proto-check.sh
 
+ACCEPTANCE_REPORTER := --test-reporter=./test/support/acceptance-reporter.mjs --test-reporter-destination=stdout
+
 test: lint proto-check build testbed-tools ## every test: lint, unit, test bed, interop (starts the cluster as needed)
-	$(NODE_TEST) $(ALL_TESTS)
+	rm -f build/test-results/acceptance.json
+	$(NODE_TEST) $(ACCEPTANCE_REPORTER) $(ALL_TESTS)
+	node scripts/check-acceptance.mjs
 
 demo: build ## run the main job: a sandbox from a private registry on a real cluster, a command in it
 	bash scripts/demo.sh

@@ -14,154 +14,33 @@
 // A missing tool or cluster FAILS the test with the reason: nothing skips.
 
 import assert from "node:assert/strict";
-import { spawnSync, type SpawnSyncReturns } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import http2 from "node:http2";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { after, test, type TestContext } from "node:test";
+import { after, test } from "node:test";
 
 import type { V1Pod } from "@kubernetes/client-node";
 
 import {
-  REPO_ROOT,
   createPullSecret,
   deleteNamespace,
   describePod,
-  eventsFor,
   pushTestImage,
   requireCluster,
-  uniqueName,
   waitFor,
   waitForContainerWaiting,
-  type Cluster,
 } from "../support/cluster.js";
-
-const CHART = path.join(REPO_ROOT, "deploy", "helm", "openshell");
-const BUILD_IMAGE = path.join(REPO_ROOT, "deploy", "docker", "build-image.sh");
-const GATEWAY_REPO = "openshell-test/gateway";
-
-function testbedTool(name: "TESTBED_HELM" | "TESTBED_KUBECTL"): string {
-  if (process.env[name]) return process.env[name];
-  const r = spawnSync("bash", [path.join(REPO_ROOT, "testbed", "cluster.sh"), "env"], { encoding: "utf8" });
-  const m = new RegExp(`^export ${name}=(.*)$`, "m").exec(r.stdout);
-  assert.ok(m?.[1] && existsSync(m[1]), `${name} not built: run \`bash testbed/cluster.sh build\``);
-  return m[1];
-}
-
-function run(cmd: string, args: readonly string[], timeoutMs = 120_000): SpawnSyncReturns<string> {
-  const r = spawnSync(cmd, args, {
-    cwd: REPO_ROOT,
-    encoding: "utf8",
-    timeout: timeoutMs,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  if (r.error) throw r.error;
-  return r;
-}
-
-function must(r: SpawnSyncReturns<string>, what: string): string {
-  assert.equal(r.status, 0, `${what}: exit ${r.status}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
-  return r.stdout;
-}
-
-async function createNamespace(
-  c: Cluster,
-  prefix: string,
-  labels: Record<string, string> = {},
-): Promise<string> {
-  const name = uniqueName(prefix);
-  await c.core.createNamespace({
-    body: { metadata: { name, labels: { "openshell.ai/test": "chart", ...labels } } },
-  });
-  // pods are admitted only once the namespace's default ServiceAccount exists
-  await waitFor(
-    async () => {
-      const sas = await c.core.listNamespacedServiceAccount({ namespace: name });
-      return sas.items.some((sa) => sa.metadata?.name === "default");
-    },
-    { timeoutMs: 30_000, description: `default ServiceAccount in ${name}` },
-  );
-  return name;
-}
-
-async function podReady(c: Cluster, ns: string, name: string, timeoutMs: number): Promise<V1Pod> {
-  let last: V1Pod | undefined;
-  try {
-    return await waitFor(
-      async () => {
-        try {
-          last = await c.core.readNamespacedPod({ name, namespace: ns });
-        } catch {
-          return undefined;
-        }
-        const ready = last.status?.conditions?.find((x) => x.type === "Ready")?.status === "True";
-        return ready ? last : undefined;
-      },
-      { timeoutMs, description: `pod ${ns}/${name} Ready` },
-    );
-  } catch (err) {
-    const ev = await eventsFor(ns, name).catch(() => []);
-    throw new Error(`${(err as Error).message}; ${describePod(last)}; events: ${ev.join(" | ")}`, {
-      cause: err,
-    });
-  }
-}
-
-/** One Connect unary call with a JSON body over h2c (the gateway serves HTTP/2 without TLS here). */
-function connectUnary(
-  origin: string,
-  procedure: string,
-  body: unknown,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const client = http2.connect(origin);
-    client.on("error", reject);
-    const req = client.request({
-      ":method": "POST",
-      ":path": procedure,
-      "content-type": "application/json",
-      "connect-protocol-version": "1",
-    });
-    let status = 0;
-    let data = "";
-    req.setEncoding("utf8");
-    req.setTimeout(60_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
-    req.on("response", (headers) => (status = Number(headers[":status"])));
-    req.on("data", (chunk: string) => (data += chunk));
-    req.on("end", () => {
-      client.close();
-      resolve({ status, body: data });
-    });
-    req.on("error", (err: Error) => {
-      client.close();
-      reject(err);
-    });
-    req.end(JSON.stringify(body));
-  });
-}
-
-/** The Connect error code and message of a failed unary call (JSON error body). */
-function connectError(res: { status: number; body: string }): { code: string; message: string } {
-  try {
-    const parsed = JSON.parse(res.body) as { code?: string; message?: string };
-    return { code: parsed.code ?? "", message: parsed.message ?? "" };
-  } catch {
-    return { code: "", message: res.body };
-  }
-}
-
-/** Phase timings, reported as test diagnostics (seconds since the previous mark and since the start). */
-function stopwatch(t: TestContext): (phase: string) => void {
-  const start = Date.now();
-  let last = start;
-  return (phase) => {
-    const now = Date.now();
-    t.diagnostic(
-      `timing ${phase}: ${((now - last) / 1000).toFixed(1)} s (total ${((now - start) / 1000).toFixed(1)} s)`,
-    );
-    last = now;
-  };
-}
+import {
+  CHART,
+  connectError,
+  connectUnary,
+  createNamespace,
+  gatewayImage,
+  must,
+  podReady,
+  run,
+  stopwatch,
+  testbedTool,
+} from "../support/chart.js";
 
 const namespaces: string[] = [];
 after(async () => {
@@ -176,25 +55,11 @@ test("helm install on the full test bed: private gateway image, negative control
   const kc = ["--kubeconfig", c.kubeconfigPath];
   const creds = { server: c.registry.host, user: c.registry.user, password: c.registry.password };
 
-  // the gateway image, built without Docker and pushed to the authenticated registry
-  const tag = `chart-${Date.now().toString(36)}`;
-  const pushed = must(
-    run(
-      "bash",
-      [
-        BUILD_IMAGE,
-        "--layout",
-        path.join(REPO_ROOT, "build", "oci", "gateway"),
-        "--tag",
-        tag,
-        "--push",
-        `${c.registry.host}/${GATEWAY_REPO}:${tag}`,
-      ],
-      10 * 60_000,
-    ),
-    "deploy/docker/build-image.sh --push",
-  ).trim();
-  assert.equal(pushed.split("\n").pop(), `${c.registry.host}/${GATEWAY_REPO}:${tag}`);
+  // the gateway image, built without Docker and pushed to the authenticated registry (once per tree)
+  const image = gatewayImage(c);
+  t.diagnostic(
+    `gateway image ${image.repository}:${image.tag} (${image.built ? "built" : "already pushed"})`,
+  );
   const sandboxImage = await pushTestImage("openshell-test/sandbox", "busybox");
   mark("gateway image build and push, sandbox image push");
 
@@ -218,66 +83,78 @@ test("helm install on the full test bed: private gateway image, negative control
     "-f",
     path.join(CHART, "ci", "values-plaintext.yaml"),
     "--set",
-    `image.repository=${c.registry.host}/${GATEWAY_REPO}`,
+    `image.repository=${image.repository}`,
     "--set",
-    `image.tag=${tag}`,
+    `image.tag=${image.tag}`,
     "--set",
     "image.pullPolicy=Always",
     // no dynamic volume provisioner in the test bed: SQLite on an emptyDir
     "--set",
     "persistence.enabled=false",
   ];
-  must(
-    run(helm, [
-      "install",
-      "openshell",
-      CHART,
-      "-n",
-      ns,
-      ...kc,
-      ...common,
-      "--set",
-      "imagePullSecrets[0].name=gateway-regcred",
-      "--set",
-      `server.sandboxNamespace=${sandboxNs}`,
-      "--set",
-      `server.sandboxImage=${sandboxImage}`,
-      "--set",
-      "server.sandboxImagePullSecrets[0].name=sandbox-regcred",
-      "--set",
-      "server.sandboxImagePullPolicy=Always",
-      "--set",
-      "server.sandboxServiceAccount=sandboxes",
-      "--set",
-      "server.mergeServiceAccountPullSecrets=true",
-      // the service account's pull secret is read by the pre-flight check: it must be readable
-      "--set",
-      "rbac.extraReadableSecrets[0]=sa-regcred",
-    ]),
-    "helm install (with imagePullSecrets)",
+  // scenario 1: the gateway pod pulls its image from the authenticated registry with imagePullSecrets
+  let gw: V1Pod | undefined;
+  await t.test(
+    "scenario 1: helm install with imagePullSecrets → the gateway pod pulls and becomes Ready",
+    async () => {
+      must(
+        run(helm, [
+          "install",
+          "openshell",
+          CHART,
+          "-n",
+          ns,
+          ...kc,
+          ...common,
+          "--set",
+          "imagePullSecrets[0].name=gateway-regcred",
+          "--set",
+          `server.sandboxNamespace=${sandboxNs}`,
+          "--set",
+          `server.sandboxImage=${sandboxImage}`,
+          "--set",
+          "server.sandboxImagePullSecrets[0].name=sandbox-regcred",
+          "--set",
+          "server.sandboxImagePullPolicy=Always",
+          "--set",
+          "server.sandboxServiceAccount=sandboxes",
+          "--set",
+          "server.mergeServiceAccountPullSecrets=true",
+          // the service account's pull secret is read by the pre-flight check: it must be readable
+          "--set",
+          "rbac.extraReadableSecrets[0]=sa-regcred",
+        ]),
+        "helm install (with imagePullSecrets)",
+      );
+      gw = await podReady(c, ns, "openshell-0", 240_000);
+      assert.deepEqual(
+        gw.spec?.imagePullSecrets?.map((r) => r.name),
+        ["gateway-regcred"],
+      );
+      assert.equal(gw.spec?.securityContext?.runAsUser, 65532);
+    },
   );
-  must(
-    run(helm, ["install", "neg", CHART, "-n", negNs, ...kc, ...common]),
-    "helm install (negative control)",
-  );
+  mark("scenario 1: helm install, gateway pod Ready (private image pulled with imagePullSecrets)");
+  assert.ok(gw, "scenario 1 failed: no Ready gateway pod for the rest of this test");
 
-  mark("namespaces, secrets, helm install x2");
-  const gw = await podReady(c, ns, "openshell-0", 240_000);
-  mark("gateway pod Ready (private image pulled with imagePullSecrets)");
-  assert.deepEqual(
-    gw.spec?.imagePullSecrets?.map((r) => r.name),
-    ["gateway-regcred"],
+  // scenario 2 (negative control): the same release without imagePullSecrets cannot pull
+  await t.test(
+    "scenario 2: without imagePullSecrets → the gateway pod is in ErrImagePull/ImagePullBackOff",
+    async () => {
+      must(
+        run(helm, ["install", "neg", CHART, "-n", negNs, ...kc, ...common]),
+        "helm install (negative control)",
+      );
+      const neg = await waitForContainerWaiting(
+        negNs,
+        "neg-openshell-0",
+        ["ErrImagePull", "ImagePullBackOff"],
+        120_000,
+      );
+      assert.match(neg.message, /401|unauthorized|authorization|authentication|no basic auth credentials/i);
+    },
   );
-  assert.equal(gw.spec?.securityContext?.runAsUser, 65532);
-
-  const neg = await waitForContainerWaiting(
-    negNs,
-    "neg-openshell-0",
-    ["ErrImagePull", "ImagePullBackOff"],
-    120_000,
-  );
-  assert.match(neg.message, /401|unauthorized|authorization|authentication|no basic auth credentials/i);
-  mark("negative control in ErrImagePull/ImagePullBackOff");
+  mark("scenario 2: negative control in ErrImagePull/ImagePullBackOff");
 
   // what the gateway's ServiceAccount may do in the sandbox namespace: nothing namespace-wide on
   // ServiceAccounts or Secrets, only the configured names
@@ -414,7 +291,7 @@ test("helm install on the full test bed: private gateway image, negative control
   await waitFor(
     async () => {
       const p = await c.core.readNamespacedPod({ name: "openshell-0", namespace: ns }).catch(() => undefined);
-      return p?.metadata?.uid && p.metadata.uid !== gw.metadata?.uid ? p : undefined;
+      return p?.metadata?.uid && p.metadata.uid !== gw?.metadata?.uid ? p : undefined;
     },
     { timeoutMs: 120_000, description: "the gateway pod to be replaced after helm upgrade" },
   );

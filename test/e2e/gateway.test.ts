@@ -4,14 +4,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { SandboxPhase } from "../../src/gen/openshell/v1/openshell_pb.js";
 import { requireCluster, waitFor } from "../support/cluster.js";
 import { cli, launch, setup } from "../support/gateway.js";
-import { sdkPython } from "../support/sdk.js";
+import { runSdkFlow } from "../support/sdk.js";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const scope = { selection: { case: "workspace" as const, value: "default" } };
 
 for (const resource of ["agent-sandbox", "pod"] as const) {
@@ -69,24 +66,14 @@ describe("gateway on the real cluster: lifecycle", () => {
   test("upstream's Python SDK: create → wait ready → exec → delete", async (t) => {
     const env = await setup(t);
     const { gateway } = await launch(t, env);
-    const result = await new Promise<{ status: number | null; out: string }>((resolve, reject) => {
-      const child = spawn(sdkPython(), [
-        join(ROOT, "test/interop/sdk_flow.py"),
-        `127.0.0.1:${gateway.port}`,
-        "",
-        env.image,
-        "sdk-e2e",
-        "180",
-      ]);
-      let out = "";
-      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-      child.on("error", reject);
-      child.on("close", (status) => resolve({ status, out }));
+    const result = await runSdkFlow({
+      endpoint: `127.0.0.1:${gateway.port}`,
+      image: env.image,
+      name: "sdk-e2e",
     });
-    assert.equal(result.status, 0, result.out);
-    assert.match(result.out, /"step": "exec", "result": \{"exit_code": 0, "stdout": "ok\\n", "stderr": ""\}/);
-    assert.match(result.out, /"step": "get_after_delete", "result": "NOT_FOUND"/);
+    assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+    assert.deepEqual(result.steps.exec, { exit_code: 0, stdout: "ok\n", stderr: "" });
+    assert.equal(result.steps.get_after_delete, "NOT_FOUND");
   });
 
   test("stop and start", async (t) => {

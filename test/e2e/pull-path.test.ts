@@ -32,7 +32,7 @@ async function sandboxObjects(namespace: string): Promise<number> {
 }
 
 describe("preflight on the real cluster", () => {
-  test("a missing secret fails at once with PullSecretMissing and the fix; nothing is created", async (t) => {
+  test("scenario 6: a missing secret fails at once with PullSecretMissing and the fix; nothing is created", async (t) => {
     const env = await setup(t, { imagePullSecrets: ["does-not-exist"] });
     const { api } = await launch(t, env);
     const started = Date.now();
@@ -51,7 +51,7 @@ describe("preflight on the real cluster", () => {
     );
   });
 
-  test("a secret in another namespace: the error names both namespaces", async (t) => {
+  test("scenario 9: a secret in another namespace: the error names both namespaces", async (t) => {
     const env = await setup(t, { imagePullSecrets: [] });
     const cluster = await requireCluster("full");
     const other = await withNamespace(t, "elsewhere");
@@ -94,7 +94,7 @@ describe("preflight on the real cluster", () => {
     assert.equal(reasonOf(err), "PullSecretWrongType");
   });
 
-  test("with the registry probe: a wrong password is ImagePullAuthFailed before any pod exists", async (t) => {
+  test("scenarios 7, 8: with the registry probe: a wrong password is ImagePullAuthFailed, an unknown tag ImageNotFound, before any pod exists", async (t) => {
     const cluster = await requireCluster("full");
     const env = await setup(t, {
       imagePullSecrets: ["bad-cred"],
@@ -135,11 +135,11 @@ describe("preflight on the real cluster", () => {
 });
 
 describe("kubelet failures in the sandbox status", () => {
-  for (const [label, password, tag, reason] of [
-    ["wrong password", "wrong-password-canary", "v1", "ImagePullAuthFailed"],
-    ["unknown tag", undefined, "no-such-tag", "ImageNotFound"],
+  for (const [scenario, label, password, tag, reason] of [
+    [7, "wrong password", "wrong-password-canary", "v1", "ImagePullAuthFailed"],
+    [8, "unknown tag", undefined, "no-such-tag", "ImageNotFound"],
   ] as const) {
-    test(`${label} with preflight off → ERROR ${reason} from the kubelet's failure`, async (t) => {
+    test(`scenario ${scenario}: ${label} with preflight off → ERROR ${reason} from the kubelet's failure`, async (t) => {
       const cluster = await requireCluster("full");
       const env = await setup(t, {
         imagePullSecrets: ["cred"],
@@ -180,7 +180,7 @@ describe("kubelet failures in the sandbox status", () => {
 });
 
 describe("pull secrets at three levels", () => {
-  test("no configured secret, a per-sandbox secret only → READY", async (t) => {
+  test("scenario 4: no configured secret, a per-sandbox secret only → READY", async (t) => {
     const env = await setup(t, { imagePullSecrets: [] });
     const { ext, api } = await launch(t, env);
     await ext.createSandboxExt(
@@ -200,7 +200,7 @@ describe("pull secrets at three levels", () => {
     );
   });
 
-  test("service-account merging: the SA's secret is merged with a different per-sandbox secret → READY", async (t) => {
+  test("scenario 5: service-account merging: the SA's secret is merged with a different per-sandbox secret → READY", async (t) => {
     const cluster = await requireCluster("full");
     const env = await setup(t, {
       imagePullSecrets: [],
@@ -274,7 +274,7 @@ describe("openshell doctor on the real cluster", () => {
 });
 
 describe("registry mirrors on the real cluster", () => {
-  test("a mirror rule rewrites a Docker Hub reference to the private registry → READY, both references shown", async (t) => {
+  test("scenario 11: a mirror rule rewrites a Docker Hub reference to the private registry → READY, both references shown", async (t) => {
     const cluster = await requireCluster("full");
     const env = await setup(t, {
       registryMirrors: { "docker.io/library": `${cluster.registry.host}/openshell-test` },

@@ -9,7 +9,7 @@ import { cli, launch, setup } from "../support/gateway.js";
 
 const CANARY = "wrong-password-canary-7f3a";
 
-test("create → list → a failing pull → rotate with update → a new sandbox pulls", async (t) => {
+test("scenario 10: create → list → a failing pull → rotate with update → a new sandbox pulls", async (t) => {
   const cluster = await requireCluster("full");
   const env = await setup(t, {
     imagePullSecrets: [],

@@ -3,7 +3,6 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,9 +12,8 @@ import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import { MemoryDriver } from "../support/memory-driver.js";
-import { sdkPython } from "../support/sdk.js";
+import { runSdkFlow } from "../support/sdk.js";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 const TOKEN = "sdk-interop-token";
 
 let gateway: RunningGateway;
@@ -44,37 +42,16 @@ after(async () => {
   await gateway.close(1000);
 });
 
-/** Runs a process without blocking the event loop (the gateway under test lives in this process). */
-function runAsync(
-  file: string,
-  args: string[],
-  timeoutMs: number,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { timeout: timeoutMs });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 test("the Python SDK creates, waits for, executes in and deletes a sandbox", async () => {
-  const result = await runAsync(
-    sdkPython(),
-    [join(ROOT, "test/interop/sdk_flow.py"), `127.0.0.1:${gateway.port}`, TOKEN, "", "sdk-fast", "30"],
-    120_000,
-  );
+  const result = await runSdkFlow({
+    endpoint: `127.0.0.1:${gateway.port}`,
+    token: TOKEN,
+    name: "sdk-fast",
+    readyTimeoutSeconds: 30,
+    timeoutMs: 120_000,
+  });
   assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
-  const steps = Object.fromEntries(
-    result.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as { step: string; result: unknown })
-      .map((s) => [s.step, s.result]),
-  ) as Record<string, unknown>;
+  const steps = result.steps;
   assert.deepEqual(steps.wait_ready, { phase: 2 });
   assert.deepEqual(steps.exec, { exit_code: 0, stdout: "ok\n", stderr: "" });
   assert.deepEqual(steps.exec_failing, { exit_code: 3, stderr: "err\n" });
