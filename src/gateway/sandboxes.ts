@@ -8,8 +8,9 @@ import type { GatewayConfig } from "../config/settings.js";
 import type { Logger } from "pino";
 import {
   DEFAULT_WORKSPACE,
-  formatFieldError,
+  formatFieldErrors,
   kubernetesName,
+  validateMetadata,
   validateSandboxRequest,
   type SandboxRequest,
 } from "../render/request.js";
@@ -26,6 +27,7 @@ import {
   type Phase,
   type SandboxDriver,
 } from "../kubernetes/types.js";
+import { describeValue, dns1035Label } from "../validation/kubernetes-names.js";
 import { InvalidPageTokenError } from "./store/page-token.js";
 import {
   AlreadyExistsError,
@@ -94,6 +96,8 @@ export class Sandboxes {
   /** Aborted when the gateway shuts down: long-lived streams end on it. */
   readonly shutdownSignal: AbortSignal = this.closing.signal;
   private reconcileTimer: NodeJS.Timeout | undefined;
+  /** Per sandbox, the tail of the steps that change it (see exclusive()). */
+  private readonly inProgress = new Map<string, Promise<void>>();
 
   private readonly pullPath: PullPathChecks;
   /** Sandboxes in a classified pull failure: when it was first seen, and the timer that re-checks it. */
@@ -222,9 +226,8 @@ export class Sandboxes {
     };
     delete (spec as { name?: string }).name;
     const request: SandboxRequest = { ...spec, id, name, workspace };
-    const errors = validateSandboxRequest(request);
-    if (errors.length > 0)
-      throw new ConnectError(errors.map(formatFieldError).join("; "), Code.InvalidArgument);
+    const errors = [...validateSandboxRequest(request), ...validateMetadata(labels, metadataAnnotations)];
+    if (errors.length > 0) throw new ConnectError(formatFieldErrors(errors), Code.InvalidArgument);
 
     const objectName = kubernetesName(name, workspace);
     try {
@@ -236,47 +239,51 @@ export class Sandboxes {
       }
       const rendered = await this.render({ id, name, workspace, spec });
       await this.pullPath.beforeCreate(name, rendered.effectiveImage, rendered.imagePullSecrets);
-      let record: SandboxRecord;
-      try {
-        record = await this.store.create({
-          id,
-          workspace,
-          name,
-          objectName,
-          spec,
-          labels,
-          createdAtMs: Date.now(),
-          desiredState: "running",
-          failure: null,
-        });
-      } catch (err) {
-        if (err instanceof AlreadyExistsError) {
-          throw new ConnectError(
-            `sandbox "${name}" already exists in workspace "${workspace}"`,
-            Code.AlreadyExists,
-          );
+      // Under the sandbox's lock until its object exists (or the record is rolled back): reconcile must not
+      // take the new record for one whose object went missing and create the object a second time.
+      return await this.exclusive(id, async (): Promise<SandboxView> => {
+        let record: SandboxRecord;
+        try {
+          record = await this.store.create({
+            id,
+            workspace,
+            name,
+            objectName,
+            spec,
+            labels,
+            createdAtMs: Date.now(),
+            desiredState: "running",
+            failure: null,
+          });
+        } catch (err) {
+          if (err instanceof AlreadyExistsError) {
+            throw new ConnectError(
+              `sandbox "${name}" already exists in workspace "${workspace}"`,
+              Code.AlreadyExists,
+            );
+          }
+          throw err;
         }
-        throw err;
-      }
-      try {
-        await this.driver.create(rendered.object);
-      } catch (err) {
-        await this.store.delete(id).catch((cleanupErr: unknown) => {
-          this.log.error(
-            { err: String(cleanupErr), sandboxId: id },
-            "could not roll back the sandbox record",
-          );
-        });
-        if (err instanceof KubernetesError && err.kind === "AlreadyExists") {
-          throw new ConnectError(
-            `a Kubernetes object named "${objectName}" already exists in namespace "${this.config.namespace}" but no sandbox record owns it; delete it or choose another name`,
-            Code.AlreadyExists,
-          );
+        try {
+          await this.driver.create(rendered.object);
+        } catch (err) {
+          await this.store.delete(id).catch((cleanupErr: unknown) => {
+            this.log.error(
+              { err: String(cleanupErr), sandboxId: id },
+              "could not roll back the sandbox record",
+            );
+          });
+          if (err instanceof KubernetesError && err.kind === "AlreadyExists") {
+            throw new ConnectError(
+              `a Kubernetes object named "${objectName}" already exists in namespace "${this.config.namespace}" but no sandbox record owns it; delete it or choose another name`,
+              Code.AlreadyExists,
+            );
+          }
+          throw err;
         }
-        throw err;
-      }
-      this.log.info({ sandboxId: id, name, workspace, image: rendered.effectiveImage }, "sandbox created");
-      return { record, phase: "PROVISIONING", observed: undefined };
+        this.log.info({ sandboxId: id, name, workspace, image: rendered.effectiveImage }, "sandbox created");
+        return { record, phase: "PROVISIONING", observed: undefined };
+      });
     } catch (err) {
       throw toConnectError(err, `create sandbox "${name}"`);
     }
@@ -300,7 +307,17 @@ export class Sandboxes {
   }
 
   private async find(workspace: string, name: string): Promise<SandboxRecord> {
-    if (!name) throw new ConnectError("invalid name: must not be empty", Code.InvalidArgument);
+    // A name or workspace no sandbox can have is bad input, not an unknown sandbox.
+    const nameReason = dns1035Label(name);
+    if (nameReason)
+      throw new ConnectError(`invalid name: ${describeValue(name)} ${nameReason}`, Code.InvalidArgument);
+    const workspaceReason = dns1035Label(workspace);
+    if (workspaceReason) {
+      throw new ConnectError(
+        `invalid workspace: ${describeValue(workspace)} ${workspaceReason}`,
+        Code.InvalidArgument,
+      );
+    }
     let record: SandboxRecord | undefined;
     try {
       record = await this.store.getByName(workspace, name);
@@ -338,14 +355,36 @@ export class Sandboxes {
       throw err;
     }
     try {
-      if (record.desiredState !== "deleting")
-        record = await this.store.update(record.id, { desiredState: "deleting" });
-      const existed = await this.driver.delete(record.objectName);
-      if (!existed || !this.driver.observed(record.objectName)) {
-        await this.store.delete(record.id);
-        return { outcome: "completed", id: record.id };
-      }
-      return { outcome: "accepted", id: record.id };
+      return await this.exclusive(record.id, async () => {
+        // Read again under the lock: reconcile may have finished this sandbox's deletion meanwhile.
+        const current = await this.store.getById(record.id);
+        if (!current) return { outcome: "completed" as const, id: record.id };
+        if (current.desiredState !== "deleting")
+          record = await this.store.update(current.id, { desiredState: "deleting" });
+        let existed: boolean;
+        try {
+          existed = await this.driver.delete(record.objectName);
+        } catch (err) {
+          // Kubernetes refused or could not be reached: the call fails, so it changes nothing (a crash
+          // here instead leaves DELETING, which reconcile carries through).
+          if (current.desiredState !== "deleting") {
+            await this.store
+              .update(current.id, { desiredState: current.desiredState })
+              .catch((restoreErr: unknown) =>
+                this.log.error(
+                  { err: String(restoreErr), sandboxId: current.id },
+                  "could not restore the state of a sandbox whose deletion failed",
+                ),
+              );
+          }
+          throw err;
+        }
+        if (!existed || !this.driver.observed(record.objectName)) {
+          await this.store.delete(record.id);
+          return { outcome: "completed" as const, id: record.id };
+        }
+        return { outcome: "accepted" as const, id: record.id };
+      });
     } catch (err) {
       throw toConnectError(err, `delete sandbox "${name}"`);
     }
@@ -405,23 +444,68 @@ export class Sandboxes {
   }
 
   /**
+   * Runs `fn` after every earlier step on the same sandbox in this process has finished: a delete and a
+   * reconcile pass must not act on the same sandbox at once (reconcile would re-create from a record
+   * the delete is removing, or delete again what the delete has just handed to Kubernetes).
+   */
+  private async exclusive<T>(sandboxId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.inProgress.get(sandboxId) ?? Promise.resolve();
+    const run = previous.then(fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inProgress.set(sandboxId, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.inProgress.get(sandboxId) === settled) this.inProgress.delete(sandboxId);
+    }
+  }
+
+  /**
    * Brings Kubernetes and the records together: a record whose object is missing is recreated (or
-   * dropped when it was being deleted); an object without a record older than the grace period is deleted.
+   * dropped when it was being deleted); a record being deleted whose object Kubernetes was never asked to
+   * delete (the gateway died in between) has its deletion resumed; an object without a record older than
+   * the grace period is deleted. What the snapshot suggests is checked again, under the sandbox's lock,
+   * against the store before anything is changed: RPCs run meanwhile.
    */
   async reconcile(
     orphanGraceMs: number,
     now = Date.now(),
-  ): Promise<{ recreated: number; removed: number; orphans: number }> {
-    const counts = { recreated: 0, removed: 0, orphans: 0 };
+  ): Promise<{ recreated: number; removed: number; resumed: number; orphans: number }> {
+    const counts = { recreated: 0, removed: 0, resumed: 0, orphans: 0 };
     const records = await this.store.all();
     const byId = new Map(records.map((r) => [r.id, r]));
-    for (const record of records) {
+    const owned = (record: SandboxRecord) => {
       const observed = this.driver.observed(record.objectName);
-      if (observed && observed.sandboxId === record.id) continue;
-      if (record.desiredState === "deleting") {
-        await this.store.delete(record.id);
-        counts.removed++;
-      } else if (!observed && record.desiredState === "running") {
+      return { observed, mine: observed && observed.sandboxId === record.id ? observed : undefined };
+    };
+    const needsWork = (record: SandboxRecord) => {
+      const { observed, mine } = owned(record);
+      if (record.desiredState === "deleting") return !mine || !mine.deleting;
+      return !mine && !observed && record.desiredState === "running";
+    };
+    for (const snapshot of records) {
+      if (!needsWork(snapshot)) continue;
+      await this.exclusive(snapshot.id, async () => {
+        const record = await this.store.getById(snapshot.id);
+        if (!record || !needsWork(record)) return;
+        const { mine } = owned(record);
+        if (record.desiredState === "deleting") {
+          if (!mine) {
+            await this.store.delete(record.id);
+            counts.removed++;
+            return;
+          }
+          await this.driver.delete(record.objectName);
+          counts.resumed++;
+          this.log.warn(
+            { sandboxId: record.id, name: record.name },
+            "resumed the deletion of a sandbox whose Kubernetes object was never deleted",
+          );
+          return;
+        }
         // A stopped pod-mode sandbox has no object on purpose; only running ones are re-created.
         try {
           const rendered = await this.render(record);
@@ -439,19 +523,25 @@ export class Sandboxes {
             );
           }
         }
-      }
+      });
     }
     for (const observed of this.driver.observedAll()) {
       if (byId.has(observed.sandboxId)) continue;
-      const ageMs =
-        observed.startedAtMs !== undefined ? now - observed.startedAtMs : Number.POSITIVE_INFINITY;
-      if (ageMs < orphanGraceMs && observed.startedAtMs !== undefined) continue;
-      await this.driver.delete(observed.objectName);
-      counts.orphans++;
-      this.log.warn(
-        { objectName: observed.objectName, sandboxId: observed.sandboxId },
-        "deleted a sandbox object that has no record",
-      );
+      // The grace runs from the object's creation (a sandbox whose pod never started is no older than
+      // one created a moment ago); the store is read again because the object may have been created after
+      // the snapshot, by a create that wrote its record first.
+      const since = observed.createdAtMs ?? observed.startedAtMs;
+      const ageMs = since !== undefined ? now - since : Number.POSITIVE_INFINITY;
+      if (ageMs < orphanGraceMs) continue;
+      await this.exclusive(observed.sandboxId, async () => {
+        if (observed.sandboxId && (await this.store.getById(observed.sandboxId))) return;
+        await this.driver.delete(observed.objectName);
+        counts.orphans++;
+        this.log.warn(
+          { objectName: observed.objectName, sandboxId: observed.sandboxId },
+          "deleted a sandbox object that has no record",
+        );
+      });
     }
     return counts;
   }
@@ -460,7 +550,8 @@ export class Sandboxes {
     const tick = async () => {
       try {
         const counts = await this.reconcile(orphanGraceMs);
-        if (counts.recreated || counts.removed || counts.orphans) this.log.info(counts, "reconcile");
+        if (counts.recreated || counts.removed || counts.resumed || counts.orphans)
+          this.log.info(counts, "reconcile");
       } catch (err) {
         this.log.warn({ err: String(err) }, "reconcile failed; will retry");
       }

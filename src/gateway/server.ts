@@ -29,6 +29,9 @@ import type { PullSecretSource } from "./pull-path.js";
 import type { SandboxStore } from "./store/types.js";
 import { VERSION } from "../version.js";
 
+/** The largest request message the API reads. */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
 export interface GatewayDeps {
   readonly store: SandboxStore;
   readonly driver: SandboxDriver;
@@ -125,6 +128,9 @@ async function start(
   const token = config.authTokenFile ? readFileSync(config.authTokenFile, "utf8").trim() : undefined;
   const mtls = !config.disableTls && config.tlsClientCa !== "";
   const handler = connectNodeAdapter({
+    // A bound on one request message, as upstream's (tonic's default 4 MiB): larger ones are refused with
+    // RESOURCE_EXHAUSTED before they are buffered and parsed.
+    readMaxBytes: MAX_REQUEST_BYTES,
     routes: (router) =>
       router
         .service(RegistryService, registryService(config, deps.registrySecrets, log))

@@ -193,6 +193,8 @@ interface WatchOutcome {
   readonly error?: unknown;
   readonly events: number;
   readonly durationMs: number;
+  /** The API server answered the watch request (its response headers arrived). */
+  readonly established: boolean;
 }
 
 /** Consecutive failures after which the next attempt relists instead of resuming the watch. */
@@ -354,7 +356,8 @@ export class Reflector<T extends KubeObject> {
         const outcome = await this.watchOnce();
         if (outcome.reason === "stopped") break;
         // A watch that worked for a while resets the backoff even if it then failed.
-        if (outcome.events > 0 || outcome.durationMs >= MIN_HEALTHY_WATCH_MS) failures = 0;
+        if (outcome.established && (outcome.events > 0 || outcome.durationMs >= MIN_HEALTHY_WATCH_MS))
+          failures = 0;
         this.options.metrics?.watchRestarts.inc({ resource: this.options.resource, reason: outcome.reason });
         if (outcome.reason === "expired") {
           // The resourceVersion fell out of the server's watch window: relist and diff so nothing is missed.
@@ -365,11 +368,18 @@ export class Reflector<T extends KubeObject> {
         if (outcome.reason === "error") failed = outcome.error ?? new Error("watch failed");
         else if (outcome.events === 0 && outcome.durationMs < MIN_HEALTHY_WATCH_MS)
           failed = new Error(`watch ${outcome.reason} immediately`);
-        else if (outcome.reason === "watchdog")
+        else if (outcome.reason === "watchdog" && !outcome.established)
+          // The request itself got no answer (a silent network partition): an outage, not a quiet watch.
+          failed = new Error(`no answer from the API server within ${this.watchdogMs} ms`);
+        else if (outcome.reason === "watchdog") {
+          // Silent for too long: not known to be connected until the next watch is answered, so that a
+          // partition that froze an open watch shows in apiReachable() once the grace has passed.
+          this.connected = false;
           this.options.logger?.warn(
             { resource: this.options.resource, watchdogMs: this.watchdogMs },
             "watch silent for too long, restarting",
           );
+        }
       } catch (err) {
         if (isExpired(err)) {
           this.resourceVersion = "";
@@ -401,6 +411,7 @@ export class Reflector<T extends KubeObject> {
   private watchOnce(): Promise<WatchOutcome> {
     const started = this.now();
     let events = 0;
+    let established = false;
     let settled = false;
     let controller: AbortController | undefined;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
@@ -412,7 +423,7 @@ export class Reflector<T extends KubeObject> {
         this.finishWatch = undefined;
         // Aborting also covers the watchdog case: client-node's done() then fires, and is ignored.
         controller?.abort();
-        resolve({ reason, error, events, durationMs: this.now() - started });
+        resolve({ reason, error, events, durationMs: this.now() - started, established });
       };
       const arm = () => {
         clearTimeout(watchdog);
@@ -468,7 +479,10 @@ export class Reflector<T extends KubeObject> {
         (c) => {
           controller = c;
           if (settled) c.abort();
-          else this.markSuccess();
+          else {
+            established = true;
+            this.markSuccess();
+          }
         },
         (err: unknown) => finish("error", err),
       );

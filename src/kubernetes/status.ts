@@ -173,6 +173,7 @@ export function observeSandbox(sandbox: SandboxResource, pod: PodResource | unde
     phase: deriveSandboxPhase(sandbox, pod),
     conditions: mapConditions(sandbox.status?.conditions),
     ...podFacts(pod),
+    createdAtMs: toMs(sandbox.metadata?.creationTimestamp),
     deleting: Boolean(sandbox.metadata?.deletionTimestamp),
     resourceVersion: sandbox.metadata?.resourceVersion ?? "",
   };
@@ -186,6 +187,7 @@ export function observePod(pod: PodResource): ObservedSandbox {
     phase: derivePodPhase(pod),
     conditions: mapConditions(pod.status?.conditions),
     ...podFacts(pod),
+    createdAtMs: toMs(pod.metadata?.creationTimestamp),
     deleting: Boolean(pod.metadata?.deletionTimestamp),
     resourceVersion: pod.metadata?.resourceVersion ?? "",
   };

@@ -56,6 +56,8 @@ export interface ObservedSandbox {
   readonly exitCode: number | undefined;
   readonly restartCount: number;
   readonly startedAtMs: number | undefined;
+  /** The object's creationTimestamp (absent only where a test driver leaves it out). */
+  readonly createdAtMs?: number | undefined;
   /** The object's deletionTimestamp is set. */
   readonly deleting: boolean;
   readonly resourceVersion: string;

@@ -85,6 +85,23 @@ export function formatFieldError(error: FieldError): string {
   return `invalid ${error.field}: ${error.message}`;
 }
 
+/** At most this many problems go into one message: a request with 10,000 bad keys still gets one short line. */
+const MAX_REPORTED_ERRORS = 5;
+
+/** All problems as one line (the first few, then a count). */
+export function formatFieldErrors(errors: readonly FieldError[]): string {
+  const shown = errors.slice(0, MAX_REPORTED_ERRORS).map(formatFieldError).join("; ");
+  const rest = errors.length - MAX_REPORTED_ERRORS;
+  return rest > 0 ? `${shown}; and ${rest} more` : shown;
+}
+
+/** A map key inside a field name (`labels[key]`): as it is when printable and short, else quoted and escaped. */
+export function keyInField(key: string): string {
+  return /^[\x21-\x7e]{1,80}$/.test(key) && !/[[\]"]/.test(key) ? key : describeValue(key, 40);
+}
+
+const bytes = (text: string) => Buffer.byteLength(text, "utf8");
+
 /** The Kubernetes object name for a sandbox: the bare name in the default workspace, `{workspace}--{name}` otherwise. */
 export function kubernetesName(name: string, workspace: string | undefined): string {
   return !workspace || workspace === DEFAULT_WORKSPACE ? name : `${workspace}--${name}`;
@@ -130,10 +147,22 @@ export function validateSandboxRequest(req: SandboxRequest): FieldError[] {
     const reason = envVarName(key);
     if (reason) fail("environment key", key, reason);
     else if ((RESERVED_ENV as readonly string[]).includes(key)) {
-      fail(`environment[${key}]`, key, "is set by the gateway itself; use another name");
+      fail(`environment[${keyInField(key)}]`, key, "is set by the gateway itself; use another name");
     }
-    if (value.length > LIMITS.environmentValue) {
-      fail(`environment[${key}]`, value, `must be at most ${LIMITS.environmentValue} characters`);
+    // Upstream counts bytes; so do we (a character can take up to four).
+    if (bytes(value) > LIMITS.environmentValue) {
+      fail(
+        `environment[${keyInField(key)}]`,
+        value,
+        `must be at most ${LIMITS.environmentValue} characters (UTF-8 bytes, as upstream counts)`,
+      );
+    }
+    if (value.includes("\0")) {
+      fail(
+        `environment[${keyInField(key)}]`,
+        value,
+        "must not contain NUL characters (a process environment cannot hold them)",
+      );
     }
   }
 
@@ -145,24 +174,18 @@ export function validateSandboxRequest(req: SandboxRequest): FieldError[] {
     });
   }
   (req.command ?? []).forEach((part, i) => {
-    if (part.length > LIMITS.commandEntry)
-      fail(`command[${i}]`, part, `must be at most ${LIMITS.commandEntry} characters`);
+    if (bytes(part) > LIMITS.commandEntry)
+      fail(
+        `command[${i}]`,
+        part,
+        `must be at most ${LIMITS.commandEntry} characters (UTF-8 bytes, as upstream counts)`,
+      );
     if (part.includes("\0")) fail(`command[${i}]`, part, "must not contain NUL characters");
   });
 
   validateMap(errors, "labels", req.labels, labelValue, true);
   validateMap(errors, "node selector", req.nodeSelector, labelValue, false);
-  validateMap(errors, "annotations", req.annotations, () => undefined, true);
-  const annotationBytes = Object.entries(req.annotations ?? {}).reduce(
-    (n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v),
-    0,
-  );
-  if (annotationBytes > LIMITS.annotationsBytes) {
-    errors.push({
-      field: "annotations",
-      message: `total ${annotationBytes} bytes; at most ${LIMITS.annotationsBytes} bytes are allowed`,
-    });
-  }
+  validateAnnotations(errors, "annotations", req.annotations, true);
 
   for (const kind of ["requests", "limits"] as const) {
     const list = req.resources?.[kind];
@@ -205,6 +228,36 @@ export function validateSandboxRequest(req: SandboxRequest): FieldError[] {
   return errors;
 }
 
+/**
+ * The sandbox's own labels and annotations (metadata, not the pod's): the same Kubernetes rules and
+ * limits as the template's, so that what is stored and selected on is bounded too.
+ */
+export function validateMetadata(
+  labels: Readonly<Record<string, string>> | undefined,
+  annotations: Readonly<Record<string, string>> | undefined,
+): FieldError[] {
+  const errors: FieldError[] = [];
+  validateMap(errors, "labels", labels, labelValue, false);
+  validateAnnotations(errors, "annotations", annotations, false);
+  return errors;
+}
+
+function validateAnnotations(
+  errors: FieldError[],
+  field: string,
+  annotations: Readonly<Record<string, string>> | undefined,
+  forbidManagedPrefix: boolean,
+): void {
+  validateMap(errors, field, annotations, () => undefined, forbidManagedPrefix);
+  const total = Object.entries(annotations ?? {}).reduce((n, [k, v]) => n + bytes(k) + bytes(v), 0);
+  if (total > LIMITS.annotationsBytes) {
+    errors.push({
+      field,
+      message: `total ${total} bytes; at most ${LIMITS.annotationsBytes} bytes are allowed`,
+    });
+  }
+}
+
 function validateMap(
   errors: FieldError[],
   field: string,
@@ -231,7 +284,10 @@ function validateMap(
     }
     const valueReason = checkValue(value);
     if (valueReason)
-      errors.push({ field: `${field}[${key}]`, message: `${describeValue(value)} ${valueReason}` });
+      errors.push({
+        field: `${field}[${keyInField(key)}]`,
+        message: `${describeValue(value)} ${valueReason}`,
+      });
   }
 }
 

@@ -71,16 +71,32 @@ export function envVarName(value: string): string | undefined {
   return undefined;
 }
 
+/** Longer quantities are no real amount of CPU or memory (Kubernetes itself keeps at most 18 digits of precision). */
+const MAX_QUANTITY_LENGTH = 64;
+
 export function quantity(value: string): string | undefined {
+  if (value.length > MAX_QUANTITY_LENGTH) {
+    return `must be at most ${MAX_QUANTITY_LENGTH} characters (got ${value.length}), a quantity such as 500m or 1Gi`;
+  }
   if (!QUANTITY.test(value)) {
     return "must be a Kubernetes quantity such as 500m, 2, 512Mi or 1Gi";
   }
   return undefined;
 }
 
+/**
+ * Characters JSON.stringify leaves as they are but a terminal or a log line must not get raw: DEL, C1
+ * controls (U+0085 is a line break to some readers), line and paragraph separators, zero-width and
+ * bidirectional formatting characters (they reorder what is displayed), the byte order mark.
+ */
+const INVISIBLE = /[\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
 /** Describes a string for an error message: quoted, control characters escaped, long values shortened. */
 export function describeValue(value: unknown, max = 80): string {
   const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
-  const escaped = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+  const escaped = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text).replace(
+    INVISIBLE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
   return text.length > max ? `${escaped} (${text.length} characters)` : escaped;
 }

@@ -188,6 +188,7 @@ for (const target of TARGETS) {
       assert.equal(spec.restartPolicy, "Never");
       assert.equal(spec.enableServiceLinks, false);
       assert.equal(spec.containers[0]!.securityContext!.allowPrivilegeEscalation, false);
+      assert.deepEqual(spec.securityContext?.seccompProfile, { type: "RuntimeDefault" });
     });
 
     test("environment: sorted user variables, then the gateway's own", () => {

@@ -16,7 +16,7 @@ import {
   type Sandbox,
 } from "../../gen/openshell/v1/openshell_pb.js";
 import { ObjectMetaSchema, type WorkspaceSelector } from "../../gen/openshell/datamodel/v1/datamodel_pb.js";
-import { DEFAULT_WORKSPACE, type ResourceList, type Toleration } from "../../render/request.js";
+import { DEFAULT_WORKSPACE, keyInField, type ResourceList, type Toleration } from "../../render/request.js";
 import type { Phase, PlatformEvent } from "../../kubernetes/types.js";
 import type { CreateInput, SandboxView, StoredSpec } from "../sandboxes.js";
 import { describeValue } from "../../validation/kubernetes-names.js";
@@ -43,7 +43,7 @@ function resourcesFrom(
   const out: { requests?: ResourceList; limits?: ResourceList } = {};
   for (const [kind, value] of Object.entries(struct)) {
     if (kind !== "requests" && kind !== "limits") {
-      throw invalid(`spec.template.resources.${kind}`, "only requests and limits are allowed");
+      throw invalid(`spec.template.resources.${keyInField(kind)}`, "only requests and limits are allowed");
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw invalid(`spec.template.resources.${kind}`, "must be an object of resource quantities");
@@ -52,7 +52,7 @@ function resourcesFrom(
     for (const [resource, quantity] of Object.entries(value)) {
       if (resource !== "cpu" && resource !== "memory") {
         throw invalid(
-          `spec.template.resources.${kind}.${resource}`,
+          `spec.template.resources.${kind}.${keyInField(resource)}`,
           "only cpu and memory are supported; request GPUs with spec.resource_requirements.gpu.count",
         );
       }
@@ -79,12 +79,12 @@ function schedulingFrom(struct: JsonObject | undefined): {
   if (keys.some((k) => k !== "kubernetes")) {
     throw invalid(
       "spec.template.driver_config",
-      `only the "kubernetes" block applies to this gateway (got ${keys.join(", ")})`,
+      `only the "kubernetes" block applies to this gateway (got ${keys.map((k) => keyInField(k)).join(", ")})`,
     );
   }
   const k8s = struct.kubernetes as JsonObject | undefined;
   const other = Object.keys(k8s ?? {}).filter((k) => k !== "pod");
-  if (other.length) throw unsupported(`spec.template.driver_config.kubernetes.${other[0]}`);
+  if (other.length) throw unsupported(`spec.template.driver_config.kubernetes.${keyInField(other[0]!)}`);
   const pod = (k8s?.pod ?? {}) as JsonObject;
   const out: { nodeSelector?: Record<string, string>; tolerations?: Toleration[] } = {};
   for (const [key, value] of Object.entries(pod)) {
@@ -96,7 +96,7 @@ function schedulingFrom(struct: JsonObject | undefined): {
         Object.entries(value).map(([k, v]) => {
           if (typeof v !== "string") {
             throw invalid(
-              `spec.template.driver_config.kubernetes.pod.node_selector.${k}`,
+              `spec.template.driver_config.kubernetes.pod.node_selector.${keyInField(k)}`,
               "must be a string",
             );
           }
@@ -106,13 +106,42 @@ function schedulingFrom(struct: JsonObject | undefined): {
     } else if (key === "tolerations") {
       if (!Array.isArray(value))
         throw invalid("spec.template.driver_config.kubernetes.pod.tolerations", "must be a list");
-      out.tolerations = value.map((t) => t as unknown as Toleration);
+      out.tolerations = value.map((t, i) => tolerationFrom(t, i));
     } else {
-      throw unsupported(`spec.template.driver_config.kubernetes.pod.${key}`);
+      throw unsupported(`spec.template.driver_config.kubernetes.pod.${keyInField(key)}`);
     }
   }
   return out;
 }
+
+const TOLERATION_STRINGS = ["key", "operator", "value", "effect"] as const;
+
+/** One toleration from JSON: the shape is checked here, the values by the request validation. */
+function tolerationFrom(value: unknown, index: number): Toleration {
+  const field = `spec.template.driver_config.kubernetes.pod.tolerations[${index}]`;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalid(field, "must be an object with key, operator, value, effect and tolerationSeconds");
+  }
+  const entries = value as Record<string, unknown>;
+  for (const key of Object.keys(entries)) {
+    if (!(TOLERATION_STRINGS as readonly string[]).includes(key) && key !== "tolerationSeconds") {
+      throw invalid(`${field}.${keyInField(key)}`, "is not a toleration field");
+    }
+  }
+  for (const key of TOLERATION_STRINGS) {
+    if (entries[key] !== undefined && typeof entries[key] !== "string") {
+      throw invalid(`${field}.${key}`, "must be a string");
+    }
+  }
+  const seconds = entries.tolerationSeconds;
+  if (seconds !== undefined && (typeof seconds !== "number" || !Number.isSafeInteger(seconds))) {
+    throw invalid(`${field}.tolerationSeconds`, "must be a whole number of seconds");
+  }
+  return entries;
+}
+
+/** Upstream's limit on spec.log_level (grpc/mod.rs); this gateway does not use the value. */
+const MAX_LOG_LEVEL = 32;
 
 /** Builds the gateway's create input from upstream's CreateSandboxRequest. */
 export function createInputFrom(
@@ -140,6 +169,9 @@ export function createInputFrom(
       "spec.restart_policy",
       "sandboxes are never restarted by this gateway; use NEVER or leave it unset",
     );
+  }
+  if (spec && Buffer.byteLength(spec.logLevel) > MAX_LOG_LEVEL) {
+    throw invalid("spec.log_level", `must be at most ${MAX_LOG_LEVEL} bytes`);
   }
   const template = spec?.template;
   if (template?.agentSocket) throw unsupported("spec.template.agent_socket");

@@ -12,6 +12,8 @@ import {
   type SandboxStreamEvent,
 } from "../../gen/openshell/v1/openshell_pb.js";
 import type { DriverEvent } from "../../kubernetes/types.js";
+import { LIMITS, keyInField } from "../../render/request.js";
+import { describeValue, envVarName } from "../../validation/kubernetes-names.js";
 import { VERSION } from "../../version.js";
 import type { Sandboxes } from "../sandboxes.js";
 import {
@@ -29,6 +31,41 @@ export const MAX_PAGE_SIZE = 500;
 const DEFAULT_PAGE_SIZE = 100;
 /** Upstream's limit on one exec environment value is lifted: exec_python sends large payloads. */
 const MAX_EXEC_TIMEOUT_SECONDS = 24 * 3600;
+/** PATH_MAX on Linux. */
+const MAX_WORKDIR_BYTES = 4096;
+
+/**
+ * Exec input that no process can receive (NUL bytes, invalid environment names) or that exceeds the
+ * create limits, as one line naming the field. Environment values may be large (exec_python), not NUL.
+ */
+function execInputProblem(
+  command: readonly string[],
+  environment: Readonly<Record<string, string>>,
+  workdir: string,
+): string | undefined {
+  if (command.length > LIMITS.commandEntries)
+    return `invalid command: has ${command.length} entries; at most ${LIMITS.commandEntries}`;
+  for (const [i, part] of command.entries()) {
+    if (part.includes("\0"))
+      return `invalid command[${i}]: ${describeValue(part)} must not contain NUL characters`;
+    if (Buffer.byteLength(part) > LIMITS.commandEntry)
+      return `invalid command[${i}]: ${describeValue(part)} must be at most ${LIMITS.commandEntry} bytes`;
+  }
+  const env = Object.entries(environment);
+  if (env.length > LIMITS.environmentEntries)
+    return `invalid environment: has ${env.length} entries; at most ${LIMITS.environmentEntries} are allowed`;
+  for (const [key, value] of env) {
+    const reason = envVarName(key);
+    if (reason) return `invalid environment key: ${describeValue(key)} ${reason}`;
+    if (value.includes("\0"))
+      return `invalid environment[${keyInField(key)}]: ${describeValue(value)} must not contain NUL characters`;
+  }
+  if (workdir.includes("\0"))
+    return `invalid workdir: ${describeValue(workdir)} must not contain NUL characters`;
+  if (Buffer.byteLength(workdir) > MAX_WORKDIR_BYTES)
+    return `invalid workdir: ${describeValue(workdir)} must be at most ${MAX_WORKDIR_BYTES} bytes`;
+  return undefined;
+}
 
 function* chunks(data: Uint8Array): Generator<Uint8Array> {
   for (let offset = 0; offset < data.length; offset += EXEC_CHUNK_BYTES) {
@@ -96,6 +133,8 @@ export function openShellService(sandboxes: Sandboxes): Partial<ServiceImpl<type
     async *execSandbox(req, context): AsyncGenerator<ExecSandboxEvent> {
       if (req.command.length === 0)
         throw new ConnectError("invalid command: must not be empty", Code.InvalidArgument);
+      const problem = execInputProblem(req.command, req.environment, req.workdir);
+      if (problem) throw new ConnectError(problem, Code.InvalidArgument);
       if (req.tty)
         throw new ConnectError(
           "unsupported field tty: interactive exec is not implemented",

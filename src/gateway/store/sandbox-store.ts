@@ -237,9 +237,8 @@ export class KyselySandboxStore implements SandboxStore {
 
   ping(timeoutMs: number): Promise<void> {
     return this.#run("ping", async () => {
-      // On SQLite `select 1` would not touch the file; reading the schema table does.
-      const probe =
-        this.#target.dialect === "sqlite" ? sql`select count(*) from sqlite_master` : sql`select 1`;
+      if (this.#target.dialect === "sqlite") return this.#pingSqlite(timeoutMs);
+      const probe = sql`select 1`;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
@@ -250,6 +249,24 @@ export class KyselySandboxStore implements SandboxStore {
         await Promise.race([answer, timeout]);
       } finally {
         clearTimeout(timer);
+      }
+    });
+  }
+
+  /**
+   * Readable is not enough for SQLite: while another process holds the write lock, reads still work (WAL)
+   * but every write fails after the busy timeout. So the probe takes the write lock and gives it back at
+   * once, with a short busy timeout: better-sqlite3 is synchronous, and the wait blocks the event loop.
+   */
+  async #pingSqlite(timeoutMs: number): Promise<void> {
+    const wait = Math.max(0, Math.min(timeoutMs, 500));
+    await this.#db.connection().execute(async (db) => {
+      await sql.raw(`pragma busy_timeout = ${wait}`).execute(db);
+      try {
+        await sql.raw("begin immediate").execute(db);
+        await sql.raw("rollback").execute(db);
+      } finally {
+        await sql.raw(`pragma busy_timeout = ${this.#target.busyTimeoutMs ?? 5000}`).execute(db);
       }
     });
   }
