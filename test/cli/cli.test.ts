@@ -3,7 +3,6 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,21 +13,16 @@ import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import type { SandboxObject } from "../../src/render/sandbox.js";
 import { MemoryDriver } from "../support/memory-driver.js";
+import { runProcess, type RunResult } from "../support/process.js";
 
 const BIN = new URL("../../bin/openshell", import.meta.url).pathname;
 const TOKEN = "cli-test-token";
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 function run(
   args: string[],
   env: Record<string, string>,
   options: { tty?: boolean; stdin?: string } = {},
-): Promise<Result> {
+): Promise<RunResult> {
   // A pseudo-terminal through util-linux `script` when tty is asked for; plain pipes otherwise.
   const [command, argv] = options.tty
     ? [
@@ -40,18 +34,7 @@ function run(
         ],
       ]
     : [process.execPath, [BIN, ...args]];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { env: { PATH: process.env.PATH ?? "", ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    // script(1) ends the session when its input closes, so the terminal case keeps stdin open.
-    if (options.tty) child.on("spawn", () => undefined);
-    else child.stdin.end(options.stdin ?? "");
-  });
+  return runProcess(command, argv, { env, stdin: options.stdin, keepStdinOpen: options.tty });
 }
 
 /** Replaces ids, times and ages so that golden output compares across runs. */

@@ -18,13 +18,12 @@ import {
   SandboxPhase,
   ServiceStatus,
 } from "../../src/gen/openshell/v1/openshell_pb.js";
-import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import type { SandboxObject } from "../../src/render/sandbox.js";
 import { MemoryDriver } from "../support/memory-driver.js";
-import { Writable } from "node:stream";
 import { rpcError } from "../support/rpc.js";
+import { capturingLogger } from "../support/logs.js";
 
 const TOKEN = "t0ken-for-tests";
 const scope = { selection: { case: "workspace" as const, value: "default" } };
@@ -54,15 +53,7 @@ async function startHarness(overrides: Partial<GatewayConfig> = {}): Promise<Har
     ...overrides,
   };
   const logs: string[] = [];
-  const log = createLogger(
-    "debug",
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = capturingLogger("debug", (line) => logs.push(line));
   const driver = new MemoryDriver();
   const store = openStore({ dbUrl: "", dataDir: dir });
   const gateway = await startGateway(config, { store, driver, log });

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import fc from "fast-check";
 import { create, toJsonString, type JsonObject } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
@@ -29,7 +28,6 @@ import {
   type CreateSandboxRequest,
 } from "../../src/gen/openshell/v1/openshell_pb.js";
 import { WorkspaceSelectorSchema } from "../../src/gen/openshell/datamodel/v1/datamodel_pb.js";
-import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import type { RegistryCredentialsInput, RegistrySecrets } from "../../src/kubernetes/registry-secrets.js";
@@ -44,6 +42,7 @@ import {
   nameList,
   quantityLike,
 } from "./arbitraries.js";
+import { capturingLogger } from "../support/logs.js";
 
 /** Per property; every run is one or two RPCs, so the whole file stays within a few seconds per property. */
 const NUM_RUNS = 25;
@@ -97,15 +96,7 @@ async function startHarness(): Promise<Harness> {
     registrySecretManagement: true,
   };
   const logs: string[] = [];
-  const log = createLogger(
-    "debug",
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        logs.push(chunk.toString());
-        cb();
-      },
-    }),
-  );
+  const log = capturingLogger("debug", (line) => logs.push(line));
   const driver = new MemoryDriver();
   const written: RegistryCredentialsInput[] = [];
   const gateway = await startGateway(config, {

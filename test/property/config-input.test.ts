@@ -7,7 +7,6 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +16,7 @@ import { ConfigError, loadConfig, type ConfigInputs } from "../../src/config/loa
 import { SETTING_KEYS, SETTINGS, type Setting, type SettingKey } from "../../src/config/settings.js";
 import { main } from "../../src/gateway/main.js";
 import { badString, huge, isOneLine } from "./arbitraries.js";
+import { runProcess, type RunResult } from "../support/process.js";
 
 /** Per setting and source; loading is pure and takes well under a millisecond. */
 const NUM_RUNS = 60;
@@ -144,21 +144,8 @@ describe("bad input over every configuration setting (fast-check, in-process)", 
 });
 
 /** Runs the built binary; resolves with the exit code and output. */
-function checkConfig(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "check-config", ...args], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function checkConfig(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
+  return runProcess(process.execPath, [BIN, "check-config", ...args], { env });
 }
 
 /** An invalid value of a setting for the binary: the first text candidate the loader refuses, else a file value. */
@@ -202,14 +189,8 @@ async function checkConfigInProcess(
   };
   const saved = process.exitCode;
   process.exitCode = 0;
-  process.stdout.write = ((chunk: string | Uint8Array) => (
-    (stdout += String(chunk)),
-    true
-  ));
-  process.stderr.write = ((chunk: string | Uint8Array) => (
-    (stderr += String(chunk)),
-    true
-  ));
+  process.stdout.write = (chunk: string | Uint8Array) => ((stdout += String(chunk)), true);
+  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += String(chunk)), true);
   try {
     await main(["check-config", ...args], { PATH: process.env.PATH ?? "", ...env });
     return { code: Number(process.exitCode ?? 0), stdout, stderr };

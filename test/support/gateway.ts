@@ -1,7 +1,6 @@
 // Starting the real gateway (real driver, SQLite) against the test bed, and running the CLI against it.
 
 import type { TestContext } from "node:test";
-import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +16,8 @@ import { RegistrySecrets } from "../../src/kubernetes/registry-secrets.js";
 import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway, type RunningGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
-import { createPullSecret, pushTestImage, requireCluster, withNamespace } from "./cluster.js";
+import { createPullSecret, pushTestImage, requireCluster, withNamespace, type Cluster } from "./cluster.js";
+import { runProcess, type RunResult } from "./process.js";
 
 const BIN = new URL("../../bin/openshell", import.meta.url).pathname;
 
@@ -38,7 +38,21 @@ export async function setup(t: TestContext, overrides: Partial<GatewayConfig> = 
     password: cluster.registry.password,
   });
   const dataDir = mkdtempSync(join(tmpdir(), "osgw-e2e-"));
-  const config: GatewayConfig = {
+  const config = testGatewayConfig(cluster, namespace, dataDir, {
+    imagePullSecrets: ["regcred"],
+    ...overrides,
+  });
+  return { namespace, image, dataDir, config };
+}
+
+/** An in-process gateway's configuration for the test bed: loopback, plaintext, no auth, one namespace. */
+export function testGatewayConfig(
+  cluster: Cluster,
+  namespace: string,
+  dataDir: string,
+  overrides: Partial<GatewayConfig> = {},
+): GatewayConfig {
+  return {
     ...defaultConfig(),
     bindAddress: "127.0.0.1",
     port: 0,
@@ -47,10 +61,8 @@ export async function setup(t: TestContext, overrides: Partial<GatewayConfig> = 
     dataDir,
     kubeconfig: cluster.kubeconfigPath,
     namespace,
-    imagePullSecrets: ["regcred"],
     ...overrides,
   };
-  return { namespace, image, dataDir, config };
 }
 
 export async function launch(
@@ -98,17 +110,6 @@ export function cli(
   url: string,
   args: string[],
   options: { stdin?: string; env?: Record<string, string> } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "--gateway", url, ...args], {
-      env: { PATH: process.env.PATH ?? "", ...options.env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.stdin ?? "");
-  });
+): Promise<RunResult> {
+  return runProcess(process.execPath, [BIN, "--gateway", url, ...args], options);
 }
