@@ -357,7 +357,7 @@ setup_host_if() {
   if ! ip link show "$TESTBED_HOST_IF" >/dev/null 2>&1; then
     ip link add "$TESTBED_HOST_IF" type bridge
   fi
-  ip addr show dev "$TESTBED_HOST_IF" | grep -q "inet $TESTBED_HOST_IP/" ||
+  grep -q "inet $TESTBED_HOST_IP/" <<<"$(ip addr show dev "$TESTBED_HOST_IF")" ||
     ip addr add "$TESTBED_HOST_IP/32" dev "$TESTBED_HOST_IF"
   ip link set "$TESTBED_HOST_IF" up
 }
@@ -710,10 +710,14 @@ EOF
   wait_for containerd 30 ctr --address "$CTRD_SOCK" version || die "containerd not ready (log: $LOGS/containerd.log)"
 }
 
+# Whether containerd's k8s.io namespace holds the image. The listing is read in full before grep looks:
+# with pipefail, `ctr ... | grep -q` fails at random when grep exits first and ctr gets SIGPIPE.
+has_image() { local images; images=$(ctr_k8s images ls -q); grep -qxF -- "$1" <<<"$images"; }
+
 pause_tar() { echo "$TESTBED_CACHE/images/pause-$(catatonit --version 2>/dev/null | awk '{print $NF}' | tr -cd 'a-zA-Z0-9._-').tar"; }
 
 ensure_pause_image() {
-  if ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE"; then return 0; fi
+  if has_image "$PAUSE_IMAGE"; then return 0; fi
   local tar; tar=$(pause_tar)
   if [[ ! -f "$tar" ]]; then
     log "building pause image $PAUSE_IMAGE from /usr/bin/catatonit (umoci)"
@@ -727,7 +731,7 @@ ensure_pause_image() {
     rm -rf "$work"
   fi
   ctr_k8s images import "$tar" >&2
-  ctr_k8s images ls -q | grep -qxF "$PAUSE_IMAGE" || die "pause image import failed"
+  has_image "$PAUSE_IMAGE" || die "pause image import failed"
 }
 
 start_kubelet() {
