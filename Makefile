@@ -14,7 +14,7 @@ ALL_TESTS = $(sort $(shell find test -name '*.test.ts' -not -path 'test/support/
 NODE_TEST := node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout
 
 .PHONY: help deps build lint format test test-unit demo demo-clean clean proto-check \
-        cluster-up cluster-down cluster-status testbed-tools
+        cluster-up cluster-down cluster-status testbed-tools bench soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -51,6 +51,15 @@ test: lint proto-check build testbed-tools ## every test: lint, unit, test bed, 
 	rm -f build/test-results/acceptance.json
 	$(NODE_TEST) $(ACCEPTANCE_REPORTER) $(ALL_TESTS)
 	node scripts/check-acceptance.mjs
+
+soak: build testbed-tools ## long fault runs: crash safety with 100 SIGKILLs during 1000 creates and deletes
+	bash testbed/cluster.sh up full
+	OPENSHELL_CRASH_KILLS=100 OPENSHELL_CRASH_OPS=1000 $(NODE_TEST) test/reliability/crash-safety.test.ts
+
+bench: build testbed-tools ## benchmark the gateway against the raw Kubernetes API (full tier; report in build/bench/)
+	bash testbed/cluster.sh up full
+	node --import tsx bench/run.ts
+	@echo "report: build/bench/report.md (results.json, latency.svg)"
 
 demo: build ## run the main job: a sandbox from a private registry on a real cluster, a command in it
 	bash scripts/demo.sh
