@@ -86,11 +86,7 @@ export async function createBenchNamespace(
       { timeoutMs: 30_000, intervalMs: 100, description: `default ServiceAccount in ${name}` },
     );
   }
-  await createPullSecret(name, "regcred", {
-    server: cluster.registry.host,
-    user: cluster.registry.user,
-    password: cluster.registry.password,
-  });
+  await createPullSecret(name, "regcred");
   return name;
 }
 

@@ -2,6 +2,7 @@
 // performance.now() around one call; wall-clock instants (for events crossing processes) use
 // performance.timeOrigin + performance.now().
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { readFileSync } from "node:fs";
@@ -19,7 +20,6 @@ import type { CreateArm, ReadsAt, ReadyRun, Results, Throughput } from "./result
 type Api = Client<typeof OpenShell>;
 
 export const now = (): number => performance.timeOrigin + performance.now();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SANDBOXES = "/apis/agents.x-k8s.io/v1beta1/namespaces";
 
 /** Runs fn over items with at most `concurrency` in flight; returns per-item latencies and the wall time. */

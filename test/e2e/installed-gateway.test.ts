@@ -47,11 +47,7 @@ async function prepare(t: TestContext, prefix: string): Promise<Prepared> {
   const image = await pushTestImage("openshell-test/sandbox", "busybox");
   const namespace = await createNamespace(c, prefix);
   t.after(() => deleteNamespace(namespace));
-  await createPullSecret(namespace, "regcred", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(namespace, "regcred");
   return { c, namespace, image };
 }
 

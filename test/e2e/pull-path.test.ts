@@ -53,13 +53,8 @@ describe("preflight on the real cluster", () => {
 
   test("scenario 9: a secret in another namespace: the error names both namespaces", async (t) => {
     const env = await setup(t, { imagePullSecrets: [] });
-    const cluster = await requireCluster("full");
     const other = await withNamespace(t, "elsewhere");
-    await createPullSecret(other, "team-cred", {
-      server: cluster.registry.host,
-      user: cluster.registry.user,
-      password: cluster.registry.password,
-    });
+    await createPullSecret(other, "team-cred");
     const { ext } = await launch(t, env);
     const err = await rpcError(
       ext.createSandboxExt(
@@ -117,11 +112,7 @@ describe("preflight on the real cluster", () => {
     // With the right password, the probe reaches the manifest question.
     const core = cluster.kc.makeApiClient(CoreV1Api);
     await core.deleteNamespacedSecret({ name: "bad-cred", namespace: env.namespace });
-    await createPullSecret(env.namespace, "bad-cred", {
-      server: cluster.registry.host,
-      user: cluster.registry.user,
-      password: cluster.registry.password,
-    });
+    await createPullSecret(env.namespace, "bad-cred");
     await new Promise((r) => setTimeout(r, 1000)); // the watch cache sees the new secret
     const missingTag = await rpcError(
       api.createSandbox({

@@ -110,11 +110,7 @@ const image =
     ? await pushTestImage("openshell-test/sandbox", "sandbox-test")
     : `${c.registry.host}/openshell-test/sandbox:sandbox-test`;
 if (tier === "full") {
-  await createPullSecret(ns, "openshell-registry", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(ns, "openshell-registry");
   await createPullSecret(ns, "wrong-creds", {
     server: c.registry.host,
     user: c.registry.user,

@@ -390,11 +390,7 @@ async function fullSetup(t: TestContext, prefix: string, target: RenderTarget) {
   const c = await requireCluster("full");
   const ns = await withNamespace(t, prefix);
   const image = await pushTestImage("openshell-test/sandbox", "sandbox-test");
-  await createPullSecret(ns, "openshell-registry", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(ns, "openshell-registry");
   const h = await startDriver(t, c, ns, { ...configFor(target), imagePullSecrets: ["openshell-registry"] });
   return { c, ns, image, h };
 }

@@ -21,7 +21,6 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import type { TestContext } from "node:test";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -31,12 +30,12 @@ import { OpenShell, SandboxPhase, type Sandbox } from "../../src/gen/openshell/v
 import { KubernetesDriver } from "../../src/kubernetes/driver.js";
 import { observeSandbox } from "../../src/kubernetes/status.js";
 import type { PodResource, SandboxResource } from "../../src/kubernetes/objects.js";
-import { createLogger } from "../../src/gateway/observability.js";
 import { startGateway } from "../../src/gateway/server.js";
 import { openStore } from "../../src/gateway/store/database.js";
 import { createPullSecret, pushTestImage, requireCluster, waitFor } from "../support/cluster.js";
 import { ApiserverReplica, FaultProxy, kubeconfigFor } from "../support/apiserver-replica.js";
 import { freePort } from "../support/ports.js";
+import { capturingLogger } from "../support/logs.js";
 import {
   listRecords,
   listSandboxObjects,
@@ -78,7 +77,7 @@ async function gatewayOn(
     // Long: reconcile must not paper over a missed watch event (it would re-create the deleted one).
     reconcileIntervalSeconds: 600,
   };
-  const log = createLogger("warn", new Writable({ write: (_c, _e, cb) => cb() }));
+  const log = capturingLogger("warn", () => undefined);
   const driver = new KubernetesDriver({
     config,
     apiTimeoutMs: API_TIMEOUT_MS,
@@ -140,11 +139,7 @@ test("kube-apiserver restarted while watches are open: no status transition is m
   const replica = await ApiserverReplica.start(t);
   const namespace = await noPodNamespace(t, "rel-apirestart");
   const image = await pushTestImage("openshell-test/e2e", "v1");
-  await createPullSecret(namespace, "regcred", {
-    server: cluster.registry.host,
-    user: cluster.registry.user,
-    password: cluster.registry.password,
-  });
+  await createPullSecret(namespace, "regcred");
   const { api } = await gatewayOn(t, namespace, replica.kubeconfig, { image, pullSecrets: ["regcred"] });
   const names = ["w1", "w2", "w3", "w4"];
   for (const name of names) await api.createSandbox({ name, workspaceScope: scope, spec: { template: {} } });

@@ -10,6 +10,7 @@
 // The namespace has a ResourceQuota of zero pods: the agent-sandbox controller's pod creations are refused,
 // so the kubelet is not loaded; the Sandbox objects and the records are what this test is about.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -49,8 +50,6 @@ function rng(seed: number): () => number {
 }
 
 type Belief = "present" | "absent" | "unknown";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test(
   `crash safety: ${KILLS} SIGKILLs during ${OPS} creates and deletes; acknowledged work survives`,

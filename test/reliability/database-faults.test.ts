@@ -5,6 +5,7 @@
 // nothing reaches Kubernetes. After recovery: no record without its object, no object without its record,
 // and the same calls succeed.
 
+import { setTimeout as sleep } from "node:timers/promises";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -33,8 +34,6 @@ const POSTGRES_SH = join(REPO_ROOT, "scripts", "postgres.sh");
 const STORE_TIMEOUT_MS = 5000;
 /** A failing call may take the store's timeout, twice (a lookup, then the write), plus scheduling. */
 const FAIL_BOUND_MS = 2 * STORE_TIMEOUT_MS + 3000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function createOk(client: Client<typeof OpenShell>, name: string): Promise<void> {
   await client.createSandbox({ name, workspaceScope: scope, spec: { template: {} } }, { timeoutMs: 30_000 });

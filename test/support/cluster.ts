@@ -206,7 +206,16 @@ export interface Credentials {
 }
 
 /** A kubernetes.io/dockerconfigjson Secret (the kubelet keys credentials by host:port). */
-export async function createPullSecret(ns: string, name: string, creds: Credentials): Promise<void> {
+/** A dockerconfigjson Secret; by default with the test bed's private-registry credentials. */
+export async function createPullSecret(
+  ns: string,
+  name: string,
+  creds: Credentials = {
+    server: cluster().registry.host,
+    user: cluster().registry.user,
+    password: cluster().registry.password,
+  },
+): Promise<void> {
   const auth = Buffer.from(`${creds.user}:${creds.password}`).toString("base64");
   const dockerconfig = {
     auths: { [creds.server]: { username: creds.user, password: creds.password, auth } },

@@ -32,11 +32,7 @@ export async function setup(t: TestContext, overrides: Partial<GatewayConfig> = 
   const cluster = await requireCluster("full");
   const namespace = await withNamespace(t, "e2e");
   const image = await pushTestImage("openshell-test/e2e", "v1");
-  await createPullSecret(namespace, "regcred", {
-    server: cluster.registry.host,
-    user: cluster.registry.user,
-    password: cluster.registry.password,
-  });
+  await createPullSecret(namespace, "regcred");
   const dataDir = mkdtempSync(join(tmpdir(), "osgw-e2e-"));
   const config = testGatewayConfig(cluster, namespace, dataDir, {
     imagePullSecrets: ["regcred"],

@@ -26,11 +26,7 @@ test("tier full: agent-sandbox controller runs a Sandbox with a pod-level pull s
   const c = await requireCluster("full");
   const ns = await withNamespace(t, "tb-sbx");
   const image = await pushTestImage("openshell-test/sandbox", "sandbox-test");
-  await createPullSecret(ns, "openshell-registry-0", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(ns, "openshell-registry-0");
 
   const labels = { "openshell.ai/managed-by": "openshell", "openshell.ai/sandbox-id": "sbx-e2e" };
   const sandbox: Sandbox = {

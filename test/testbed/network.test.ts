@@ -66,11 +66,7 @@ test("tier full: pods reach Services and the API server", async (t) => {
   const c = await requireCluster("full");
   const ns = await withNamespace(t, "tb-net");
   const image = await pushTestImage("openshell-test/sandbox", "net-test");
-  await createPullSecret(ns, "pull", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(ns, "pull");
 
   // server: answers every TCP connection on 8080 with "hello-from-server"
   const serverPod = shPod(ns, "server", image, "exec nc -ll -p 8080 -e /bin/echo hello-from-server", {

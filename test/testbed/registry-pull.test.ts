@@ -39,11 +39,7 @@ test("tier full: image pulls from the authenticated registry", async (t) => {
   const image = await pushTestImage("openshell-test/sandbox", "pull-test");
   assert.equal(image, `${c.registry.host}/openshell-test/sandbox:pull-test`);
 
-  await createPullSecret(ns, "good-creds", {
-    server: c.registry.host,
-    user: c.registry.user,
-    password: c.registry.password,
-  });
+  await createPullSecret(ns, "good-creds");
   await createPullSecret(ns, "wrong-creds", {
     server: c.registry.host,
     user: c.registry.user,
